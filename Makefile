@@ -1,0 +1,27 @@
+# One set-up path: `make setup` builds .venv (torch, Lava, lava-dl, spikecodec) and verifies it.
+# `make quickstart` and `make test` run it first when needed; re-running is quick and changes
+# nothing. Use another interpreter with e.g. `make setup PYTHON=~/.pyenv/versions/3.10.13/bin/python`.
+PYTHON ?= python3
+VENV ?= .venv
+STAMP := $(VENV)/.spikecodec-setup
+PY := $(VENV)/bin/python
+
+.PHONY: setup quickstart test test-all bench lint clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-lava.txt pyproject.toml tools/setup_env.py tools/verify_lava.py
+	$(PYTHON) tools/setup_env.py --venv $(VENV) --python $(PYTHON)
+	touch $(STAMP)
+
+quickstart: setup
+	$(VENV)/bin/spikecodec quickstart
+
+test: setup
+	$(PY) -m pytest -q
+
+test-all: setup
+	$(PY) -m pytest -q -m "" 
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,34 @@
+"""Typed errors raised on bad input anywhere in spikecodec.
+
+Every error names the problem and where it is (the field, file or argument). They subclass the
+matching built-in (``ValueError``, ``TypeError``, ``FileNotFoundError``) so callers that catch
+those keep working. This module imports nothing, so train/, deploy/ and lava_procs/ all use it.
+"""
+
+
+class SpikecodecError(Exception):
+    """Base class of every error spikecodec raises on purpose."""
+
+
+class ConfigError(SpikecodecError, ValueError):
+    """A config file, key or value is invalid (unknown key, wrong type, out of range)."""
+
+
+class InputError(SpikecodecError, ValueError):
+    """An array argument has the wrong shape, dtype or values (e.g. non-finite, non-binary)."""
+
+
+class InputTypeError(SpikecodecError, TypeError):
+    """An argument has the wrong Python or tensor type."""
+
+
+class DataError(SpikecodecError, ValueError):
+    """A dataset name is unknown, or a data file is corrupt or truncated."""
+
+
+class DatasetNotFoundError(DataError, FileNotFoundError):
+    """Dataset files are missing and downloading was not allowed."""
+
+
+class CheckpointError(SpikecodecError, ValueError):
+    """A checkpoint or run directory is missing, corrupt or from another model."""

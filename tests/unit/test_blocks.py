@@ -1,0 +1,153 @@
+"""CubaDense: integer dynamics vs a hand-written loop, vs lava-dl SLAYER, and its BPTT gradient."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spikecodec.errors import ConfigError, InputError
+from spikecodec.train.blocks import CubaConfig, CubaDense, quantize_weight
+
+
+def hand_lif(weight_mant: list[list[int]], spikes: list[list[int]], *, leak: float,
+             vth_mant: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Roy et al.'s LIF V[t] = (1-a)V[t-1] + Z[t] on Python ints, one neuron at a time.
+
+    Units: state = mantissa << 6; the decay rounds towards zero after the 12-bit multiply."""
+    keep = 4096 - round(leak * 4096)
+    n_out, steps = len(weight_mant), len(spikes[0])
+    out = [[0] * steps for _ in range(n_out)]
+    volt = [[0] * steps for _ in range(n_out)]
+    for j in range(n_out):
+        v = 0
+        for t in range(steps):
+            z = sum(weight_mant[j][i] * spikes[i][t] for i in range(len(spikes))) << 6
+            decayed = (abs(v) * keep) >> 12
+            v = (decayed if v >= 0 else -decayed) + z
+            volt[j][t] = v
+            if v > vth_mant << 6:
+                out[j][t] = 1
+                v = 0
+    return out, volt
+
+
+@pytest.mark.parametrize("leak", [0.0, 0.1, 0.37])
+@pytest.mark.parametrize("scale", [64, 256])
+def test_matches_hand_written_loop(leak, scale):
+    gen = torch.Generator().manual_seed(1)
+    block = CubaDense(12, 5, CubaConfig(voltage_decay=leak, scale=scale), weight_scale=4.0,
+                      generator=gen)
+    x = (torch.rand(1, 12, 20, generator=gen) < 0.4).float()
+    s, v = block.forward_tm(x.permute(2, 0, 1))
+    expected_s, expected_v = hand_lif(block.weight_mantissa().tolist(), x[0].long().tolist(),
+                                      leak=leak, vth_mant=block.neuron.v_th_mant)
+    assert s[:, 0].t().long().tolist() == expected_s
+    assert (v[:, 0].t() * block.neuron.state_scale).round().long().tolist() == expected_v
+    assert s.sum() > 0
+
+
+def test_worked_example():
+    """Two inputs, weights 0.5 and 0.75 (threshold 1, leak 0.5): spikes worked by hand."""
+    block = CubaDense(2, 1, CubaConfig(voltage_decay=0.5, scale=64))
+    with torch.no_grad():
+        block.weight.copy_(torch.tensor([[0.5, 0.75]]))
+    x = torch.tensor([[[1, 1, 0, 1], [0, 0, 1, 1]]], dtype=torch.float32)
+    s, v = block.forward_tm(x.permute(2, 0, 1))
+    # t0: v=0.5; t1: 0.25+0.5=0.75; t2: 0.375+0.75=1.125 > 1 spike, reset; t3: 0+1.25 spike
+    assert v[:, 0, 0].tolist() == [0.5, 0.75, 1.125, 1.25]
+    assert s[:, 0, 0].tolist() == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("scale", [64, 256])
+def test_equals_lava_dl_slayer_block(scale):
+    slayer = pytest.importorskip("lava.lib.dl.slayer")
+    torch.manual_seed(0)
+    ours = CubaDense(50, 30, CubaConfig(voltage_decay=0.1, current_decay=0.25, scale=scale),
+                     weight_scale=3.0)
+    params = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.1, "scale": scale}
+    theirs = slayer.block.cuba.Dense(params, 50, 30, delay_shift=False)
+    with torch.no_grad():
+        theirs.synapse.weight.copy_(ours.weight.reshape(theirs.synapse.weight.shape))
+    x = (torch.rand(8, 50, 25) < 0.3).float()
+    ours_s, theirs_s = ours(x), theirs(x)
+    assert ours_s.sum() > 0
+    assert torch.equal(ours_s, theirs_s)
+    # and the hardware mantissas are what lava-dl would export
+    exported = theirs.synapse.pre_hook_fx(theirs.synapse.weight, descale=True)
+    assert torch.equal(ours.weight_mantissa(), exported.reshape(30, 50).round().long())
+    # with SLAYER's default inter-layer delay the output is ours shifted by one step
+    delayed = slayer.block.cuba.Dense(params, 50, 30, delay_shift=True)
+    delayed.load_state_dict(theirs.state_dict())
+    assert torch.equal(delayed(x)[..., 1:], ours_s[..., :-1])
+
+
+def reference_bptt(z: torch.Tensor, cfg: CubaConfig):
+    """Autograd through a float loop of the same equations (exact when the leak is 0)."""
+    th, k = cfg.threshold, cfg.surrogate_slope
+
+    class Spike(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, v):
+            ctx.save_for_backward(v)
+            return (v > th).to(v.dtype)
+
+        @staticmethod
+        def backward(ctx, g):
+            (v,) = ctx.saved_tensors
+            sig = torch.sigmoid(k * (v - th))
+            return g * k * sig * (1 - sig)
+
+    keep_u, keep_v = 1 - cfg.current_decay, 1 - cfg.voltage_decay
+    u = v = s = torch.zeros_like(z[0])
+    spikes, volts = [], []
+    for t in range(z.shape[0]):
+        u = keep_u * u + z[t]
+        v = keep_v * v * (1 - s.detach()) + u
+        s = Spike.apply(v)
+        spikes.append(s)
+        volts.append(v)
+    return torch.stack(spikes), torch.stack(volts)
+
+
+@pytest.mark.parametrize("current_decay", [1.0, 0.5])
+def test_bptt_gradient_matches_autograd(current_decay):
+    cfg = CubaConfig(voltage_decay=0.0, current_decay=current_decay, scale=64,
+                     surrogate_slope=2.0)
+    gen = torch.Generator().manual_seed(3)
+    block = CubaDense(10, 4, cfg, weight_scale=2.0, generator=gen)
+    x = (torch.rand(12, 3, 10, generator=gen) < 0.5).float()  # (time, batch, in)
+    gs, gv = torch.randn(12, 3, 4, generator=gen), torch.randn(12, 3, 4, generator=gen)
+
+    s, v = block.forward_tm(x)
+    ((s * gs).sum() + (v * gv).sum()).backward()
+    ours = block.weight.grad.clone()
+
+    block.weight.grad = None
+    z = torch.matmul(x, block.quantized_weight().t())
+    s_ref, v_ref = reference_bptt(z, cfg)
+    assert torch.equal(s_ref, s.detach())
+    assert torch.allclose(v_ref, v.detach(), atol=1e-3)
+    ((s_ref * gs).sum() + (v_ref * gv).sum()).backward()
+    assert torch.allclose(ours, block.weight.grad, atol=1e-5, rtol=1e-4)
+    assert ours.abs().sum() > 0
+
+
+def test_quantize_weight_is_straight_through_and_clamped():
+    w = torch.tensor([0.0, 0.011, 0.02, 5.0, -5.0], requires_grad=True)
+    q = quantize_weight(w, 64)
+    assert q.tolist() == pytest.approx([0.0, 0.0, 2 / 64, 254 / 64, -256 / 64])
+    q.sum().backward()
+    assert w.grad.tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("kwargs", [{"threshold": 0}, {"voltage_decay": 1.5},
+                                    {"current_decay": -0.1}, {"scale": 48},
+                                    {"surrogate_slope": 0}, {"threshold": 0.001}])
+def test_bad_config(kwargs):
+    with pytest.raises(ConfigError):
+        CubaConfig(**kwargs)
+
+
+def test_bad_input_shape():
+    block = CubaDense(4, 2)
+    with pytest.raises(InputError, match=r"\(batch, 4, time\)"):
+        block(torch.zeros(2, 5, 3))

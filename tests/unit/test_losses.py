@@ -1,0 +1,43 @@
+"""MembranePotentialLoss (Roy et al. eqs. 5-8) on a case worked by hand."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spikecodec.errors import InputError
+from spikecodec.train.losses import MembranePotentialLoss
+
+
+def test_xor_masked_loss_and_gradient_by_hand():
+    # one sample, two neurons, two steps; Vth = 1
+    target = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    output = torch.tensor([[[0.0, 0.0], [1.0, 1.0]]])
+    voltage = torch.tensor([[[0.4, -0.3], [1.5, 2.0]]], requires_grad=True)
+    loss = MembranePotentialLoss(1.0)(voltage, output, target)
+    # mask = XOR: [[1, 0], [1, 0]] -> errors (1 - 0.4) and (0 - 1.5)
+    # L = 0.5 * (0.6^2 + 1.5^2) = 0.5 * (0.36 + 2.25) = 1.305
+    assert loss.item() == pytest.approx(1.305)
+    loss.backward()
+    # dL/dV = -mask * (O - V): [[-0.6, 0], [1.5, 0]]
+    assert voltage.grad.flatten().tolist() == pytest.approx([-0.6, 0.0, 1.5, 0.0])
+
+
+def test_unmasked_variant_and_threshold_scaling():
+    target = torch.tensor([[[1.0, 0.0]]])
+    output = torch.tensor([[[1.0, 0.0]]])
+    voltage = torch.tensor([[[1.5, 0.5]]])
+    assert MembranePotentialLoss(2.0, xor_mask=True)(voltage, output, target).item() == 0.0
+    # unmasked: O = 2 * x -> errors 0.5 and -0.5 -> 0.5 * 0.5 = 0.25
+    unmasked = MembranePotentialLoss(2.0, xor_mask=False)(voltage, output, target)
+    assert unmasked.item() == pytest.approx(0.25)
+
+
+def test_batch_mean():
+    target = torch.ones(4, 1, 1)
+    loss = MembranePotentialLoss()(torch.zeros(4, 1, 1), torch.zeros(4, 1, 1), target)
+    assert loss.item() == pytest.approx(0.5)
+
+
+def test_shape_mismatch():
+    with pytest.raises(InputError, match="share"):
+        MembranePotentialLoss()(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), torch.zeros(1, 3, 2))

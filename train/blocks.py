@@ -1,0 +1,185 @@
+"""SLAYER-compatible CUBA dense block: exact Loihi fixed-point forward, BPTT backward.
+
+The forward pass runs the integer neuron of :mod:`spikecodec.lava_procs.cuba` (the single source
+of truth for the dynamics) on int64 tensors, so a trained block *is* the deployed block. It equals
+``lava.lib.dl.slayer.block.cuba.Dense(..., delay_shift=False)`` spike for spike on the same
+parameters (tests/unit/test_blocks.py checks it), but it
+
+* computes every time step's synaptic input with one GEMM ``(T*batch, in) @ (in, out)`` instead
+  of a 3-D convolution,
+* runs the neuron loop once, fused, in integers, and
+* back-propagates through time with a hand-written loop instead of autograd over T small ops.
+
+Units follow SLAYER: weights and voltages are real numbers where the threshold is ``threshold``
+(1.0 by default); the hardware mantissa of a weight is ``weight * scale`` (an even integer in
+[-256, 254]) and the state scale is ``scale * 64``. Weights are quantized in every forward pass
+with a straight-through estimator (quantization-aware training is always on, as in SLAYER).
+
+Backward (Roy et al. 2019, eqs. 9-17, generalised to CUBA): the spike non-linearity uses the
+derivative of a sigmoid centred on the threshold, ``slope * sig(slope (v - th)) (1 - sig(.))``,
+and the reset is not differentiated (``dV/dW`` is zeroed after a spike, as in the paper).
+
+Layouts: public ``forward`` takes and returns ``(batch, neurons, time)``; models chain blocks in
+time-major ``(time, batch, neurons)`` through ``forward_tm`` to avoid transposes between layers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from spikecodec.errors import ConfigError, InputError
+from spikecodec.lava_procs.cuba import DECAY_SCALE, STATE_EXP, CubaParams, CubaState, cuba_step
+
+WEIGHT_MANT_MIN, WEIGHT_MANT_MAX = -256, 254  # 8-bit signed weights, even mantissas (SLAYER)
+
+
+@dataclass(frozen=True)
+class CubaConfig:
+    """CUBA neuron of one block. Decays are fractions per time step."""
+
+    threshold: float = 1.0  # spike when v > threshold (real units)
+    current_decay: float = 1.0  # alpha_u; 1.0 = current forgets every step (Roy's LIF)
+    voltage_decay: float = 0.1  # alpha_v; Roy et al.'s leak
+    scale: int = 64  # weight mantissa = weight * scale; SLAYER's `scale` (power of two)
+    surrogate_slope: float = 1.0  # steepness of the sigmoid surrogate (Roy: 1)
+
+    def __post_init__(self) -> None:
+        if not (self.threshold > 0 and math.isfinite(self.threshold)):
+            raise ConfigError(f"threshold must be a positive number, got {self.threshold!r}")
+        for name in ("current_decay", "voltage_decay"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {value!r}")
+        if self.scale < 1 or self.scale & (self.scale - 1):
+            raise ConfigError(f"scale must be a power of two >= 1, got {self.scale!r}")
+        if not self.surrogate_slope > 0:
+            raise ConfigError(f"surrogate_slope must be > 0, got {self.surrogate_slope!r}")
+        if int(self.threshold * self.scale) < 1:
+            raise ConfigError(
+                f"threshold * scale must be >= 1 (vThMant), got {self.threshold} * {self.scale}"
+            )
+
+    @property
+    def state_scale(self) -> int:
+        """Integer state units per real unit (SLAYER's ``s_scale``)."""
+        return self.scale << STATE_EXP
+
+    @property
+    def v_th_mant(self) -> int:
+        """Loihi vThMant (truncated, as SLAYER does)."""
+        return int(self.threshold * self.scale)
+
+    def fixed_point(self) -> CubaParams:
+        """Integer parameters for :func:`spikecodec.lava_procs.cuba.cuba_step`."""
+        return CubaParams(
+            du=int(round(self.current_decay * DECAY_SCALE)),
+            dv=int(round(self.voltage_decay * DECAY_SCALE)),
+            vth=self.v_th_mant << STATE_EXP,
+        )
+
+
+def quantize_weight(weight: torch.Tensor, scale: int) -> torch.Tensor:
+    """Round to even mantissas and clamp to 8 bits, with a straight-through gradient."""
+    step = 2.0 / scale
+    rounded = weight + (torch.round(weight / step) * step - weight).detach()
+    return rounded.clamp(WEIGHT_MANT_MIN / scale, WEIGHT_MANT_MAX / scale)
+
+
+class _CubaLIF(torch.autograd.Function):
+    """Exact integer CUBA forward over time; BPTT backward with a sigmoid surrogate.
+
+    Input ``z``: synaptic input ``(time, batch, neurons)`` in real units (multiples of 2/scale).
+    Outputs: spikes (float 0/1) and pre-reset voltage (real units), both ``(time, batch, n)``.
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, cfg: CubaConfig):  # noqa: D401
+        p = cfg.fixed_point()
+        s_scale = cfg.state_scale
+        a = torch.round(z.detach().double() * s_scale).long()  # exact: z is a mantissa sum
+        zeros = torch.zeros_like(a[0])
+        state = CubaState(zeros, zeros)
+        voltages = torch.empty_like(a)
+        spikes = torch.empty(a.shape, dtype=torch.bool, device=a.device)
+        for t in range(a.shape[0]):
+            state, voltages[t], spikes[t] = cuba_step(state, a[t], p)
+        v = voltages.to(z.dtype) / s_scale
+        s = spikes.to(z.dtype)
+        ctx.save_for_backward(v, s)
+        ctx.cfg = cfg
+        return s, v
+
+    @staticmethod
+    def backward(ctx, grad_s: torch.Tensor, grad_v: torch.Tensor):
+        v, s = ctx.saved_tensors
+        cfg: CubaConfig = ctx.cfg
+        keep_u = 1.0 - round(cfg.current_decay * DECAY_SCALE) / DECAY_SCALE
+        keep_v = 1.0 - round(cfg.voltage_decay * DECAY_SCALE) / DECAY_SCALE
+        th = cfg.v_th_mant / cfg.scale
+        k = cfg.surrogate_slope
+        sig = torch.sigmoid(k * (v - th))
+        direct = grad_v + grad_s * (k * sig * (1.0 - sig))  # dL/dv[t] through v[t] and s[t]
+        carry_v = 1.0 - s  # reset blocks the path v[t] -> v[t+1] (not differentiated)
+        grad_z = torch.empty_like(v)
+        gv_next = torch.zeros_like(v[0])
+        gu_next = torch.zeros_like(v[0])
+        for t in range(v.shape[0] - 1, -1, -1):
+            gv = direct[t] + keep_v * carry_v[t] * gv_next  # total dL/dv[t]
+            gu = gv + keep_u * gu_next  # total dL/du[t]
+            grad_z[t] = gu
+            gv_next, gu_next = gv, gu
+        return grad_z, None
+
+
+class CubaDense(torch.nn.Module):
+    """Fully connected synapses into a population of CUBA LIF neurons.
+
+    Args:
+        in_neurons, out_neurons: layer sizes.
+        neuron: ``CubaConfig``.
+        weight_scale: initial weights are ``weight_scale * U(-1, 1) / sqrt(in_neurons)``.
+    """
+
+    def __init__(self, in_neurons: int, out_neurons: int, neuron: CubaConfig = CubaConfig(),
+                 *, weight_scale: float = 1.0, generator: torch.Generator | None = None):
+        super().__init__()
+        if in_neurons < 1 or out_neurons < 1:
+            raise ConfigError(f"layer sizes must be >= 1, got {in_neurons} -> {out_neurons}")
+        self.neuron = neuron
+        bound = weight_scale / math.sqrt(in_neurons)
+        w = (torch.rand(out_neurons, in_neurons, generator=generator) * 2 - 1) * bound
+        self.weight = torch.nn.Parameter(w)
+
+    @property
+    def in_neurons(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def out_neurons(self) -> int:
+        return self.weight.shape[0]
+
+    def quantized_weight(self) -> torch.Tensor:
+        """Weights as used in the forward pass (real units)."""
+        return quantize_weight(self.weight, self.neuron.scale)
+
+    def weight_mantissa(self) -> torch.Tensor:
+        """Integer Loihi weight mantissas, shape ``(out, in)``."""
+        with torch.no_grad():
+            return torch.round(self.quantized_weight() * self.neuron.scale).long()
+
+    def forward_tm(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Time-major pass: ``x (time, batch, in)`` -> spikes, voltage ``(time, batch, out)``."""
+        w = self.quantized_weight()
+        z = torch.matmul(x, w.t())  # one GEMM over all time steps and samples
+        return _CubaLIF.apply(z, self.neuron)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (batch, in, time)`` spikes -> output spikes ``(batch, out, time)``."""
+        if x.dim() != 3 or x.shape[1] != self.in_neurons:
+            raise InputError(
+                f"CubaDense expects spikes (batch, {self.in_neurons}, time), got {tuple(x.shape)}"
+            )
+        s, _ = self.forward_tm(x.permute(2, 0, 1))
+        return s.permute(1, 2, 0)

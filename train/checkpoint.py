@@ -1,0 +1,47 @@
+"""Atomic checkpoints: write to a temporary file in the same directory, fsync, then rename, so
+an interrupted save never leaves a truncated checkpoint behind."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spikecodec.errors import CheckpointError
+
+FORMAT = 1
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to ``path`` atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, *, model_kind: str) -> dict[str, Any]:
+    """Load and validate a checkpoint written by :func:`save_atomic` for ``model_kind``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises several types for corrupt files
+        raise CheckpointError(f"checkpoint {path} is unreadable or corrupt: {err}") from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a spikecodec checkpoint (format {FORMAT})")
+    if ckpt.get("model_kind") != model_kind:
+        raise CheckpointError(
+            f"checkpoint {path} holds a {ckpt.get('model_kind')!r} model, not {model_kind!r}"
+        )
+    return ckpt

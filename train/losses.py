@@ -1,0 +1,44 @@
+"""Membrane-potential loss of Roy et al. 2019 (section 2.3, eqs. 5-8).
+
+At every step the desired output membrane potential is ``O[t] = Vth * x_spike[t]``; the error
+``E[t] = mask[t] * (O[t] - V[t])`` is kept only where the output spike disagrees with the input
+spike, ``mask[t] = XOR(x_spike[t], A_out[t])``; the loss is ``1/2 |E|^2``. Neurons that should
+fire but stay below threshold are pulled up to Vth; neurons that fire wrongly are pushed to 0;
+correct neurons are left alone (the paper found the mask essential).
+
+Reduction: summed over neurons and time, averaged over the batch.
+"""
+from __future__ import annotations
+
+import torch
+
+from spikecodec.errors import InputError
+
+
+class MembranePotentialLoss(torch.nn.Module):
+    """``loss(voltage, output_spikes, target_spikes)`` on ``(batch, neurons, time)`` tensors.
+
+    ``voltage`` is the output layer's membrane potential before reset (real units, threshold
+    ``threshold``); the spike tensors are 0/1. ``xor_mask=False`` gives the unmasked variant the
+    paper compares against.
+    """
+
+    def __init__(self, threshold: float = 1.0, *, xor_mask: bool = True):
+        super().__init__()
+        self.threshold = threshold
+        self.xor_mask = xor_mask
+
+    def forward(self, voltage: torch.Tensor, output_spikes: torch.Tensor,
+                target_spikes: torch.Tensor) -> torch.Tensor:
+        if not voltage.shape == output_spikes.shape == target_spikes.shape:
+            raise InputError(
+                "voltage, output_spikes and target_spikes must share (batch, neurons, time); "
+                f"got {tuple(voltage.shape)}, {tuple(output_spikes.shape)}, "
+                f"{tuple(target_spikes.shape)}"
+            )
+        desired = self.threshold * target_spikes  # O[t] = Vth * x[t]
+        error = desired - voltage
+        if self.xor_mask:
+            mask = (target_spikes > 0) ^ (output_spikes.detach() > 0)  # wrong neurons only
+            error = error * mask
+        return 0.5 * (error ** 2).sum() / voltage.shape[0]

@@ -1,0 +1,1 @@
+"""The papers' models, one module each."""

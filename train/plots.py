@@ -1,0 +1,63 @@
+"""PNG figures for runs: reconstruction grids and training curves (matplotlib, Agg backend)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def reconstruction_grid(rows: Sequence[tuple[str, np.ndarray]], shape: tuple[int, int],
+                        path: str | os.PathLike, *, title: str = "") -> Path:
+    """One row per ``(label, maps)``; ``maps`` is ``(n, H*W)``, each image scaled on its own."""
+    plt = _pyplot()
+    n = min(len(maps) for _, maps in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.2 * len(rows) + 0.4),
+                             squeeze=False)
+    for r, (label, maps) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(np.asarray(maps[c]).reshape(shape), cmap="gray", interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    path = _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def training_curve(curves: dict[str, Sequence[float]], path: str | os.PathLike, *,
+                   xlabel: str = "batch", ylabel: str = "loss") -> Path:
+    """Line plot of named curves (e.g. the training loss per batch)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name, ys in curves.items():
+        ax.plot(np.arange(len(ys)), ys, label=name, lw=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    path = _save(fig, path)
+    plt.close(fig)
+    return path
