@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import torch
 
-from spikecodec.errors import ConfigError, InputError
+from spikecodec.errors import ConfigError, InputError, InputTypeError
 from spikecodec.train.blocks import CubaConfig, CubaDense
 
 
@@ -71,9 +71,14 @@ class RoyAE(torch.nn.Module):
         return self.encoder.in_neurons
 
     def _check(self, x: torch.Tensor, n: int, what: str) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[1] != n:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise InputError(f"{what} must be spikes (batch, {n}, time), got {shape}")
+        """Validate binary spikes ``(batch, n, time)``; return them time-major."""
+        if not isinstance(x, torch.Tensor):
+            raise InputTypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 3 or x.shape[1] != n:
+            raise InputError(f"{what} must be spikes (batch, {n}, time), got {tuple(x.shape)}")
+        if x.is_complex() or not ((x == 0) | (x == 1)).all():
+            raise InputError(f"{what} must be binary spikes (0/1); encode images first, "
+                             "e.g. with spikecodec.train.encoding.poisson_rate")
         return x.permute(2, 0, 1).to(self.encoder.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> RoyAEOutput:
