@@ -58,16 +58,20 @@ class CubaState(NamedTuple):
 
 
 def rstz(x, keep: int):
-    """``sign(x) * ((|x| * keep) >> 12)`` for integer arrays: decay ``x`` towards zero."""
-    magnitude = (abs(x) * keep) >> DECAY_BITS
-    return magnitude - 2 * magnitude * (x < 0)
+    """``sign(x) * ((|x| * keep) >> 12)`` for int64 arrays: decay ``x`` towards zero.
+
+    Computed as a truncating division without sign branches: adding 4095 to a negative
+    product before the arithmetic shift turns floor into round-towards-zero.
+    """
+    n = x * keep
+    return (n + ((n >> 63) & (DECAY_SCALE - 1))) >> DECAY_BITS
 
 
 def cuba_step(state: CubaState, a_in, p: CubaParams):
     """Advance one time step.
 
     Args:
-        state: previous ``CubaState`` (integer arrays).
+        state: previous ``CubaState`` (int64 arrays: products with the decay need 36 bits).
         a_in: synaptic input this step, integer array in state units, same shape as the state.
         p: ``CubaParams``.
 
@@ -75,8 +79,13 @@ def cuba_step(state: CubaState, a_in, p: CubaParams):
         ``(new_state, v, spikes)``: ``v`` is the voltage *before* reset (what the threshold
         saw; Roy et al.'s loss reads it) and ``spikes`` a boolean array.
     """
-    u = rstz(state.u, DECAY_SCALE - p.du) + a_in  # decay current, integrate input
-    v = rstz(state.v, DECAY_SCALE - p.dv) + u + p.bias  # decay voltage, integrate current
+    if p.du == DECAY_SCALE:  # current forgets every step (Roy's LIF): skip the no-op decay
+        u = a_in
+    else:
+        u = rstz(state.u, DECAY_SCALE - p.du) + a_in  # decay current, integrate input
+    v = rstz(state.v, DECAY_SCALE - p.dv) + u  # decay voltage, integrate current
+    if p.bias:
+        v = v + p.bias  # constant drive
     spikes = v > p.vth  # fire
     v_reset = v * (spikes == 0)  # reset to zero
     return CubaState(u, v_reset), v, spikes

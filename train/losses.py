@@ -36,9 +36,7 @@ class MembranePotentialLoss(torch.nn.Module):
                 f"got {tuple(voltage.shape)}, {tuple(output_spikes.shape)}, "
                 f"{tuple(target_spikes.shape)}"
             )
-        desired = self.threshold * target_spikes  # O[t] = Vth * x[t]
-        error = desired - voltage
+        error = torch.sub(self.threshold * target_spikes, voltage)  # O[t] - V[t], O = Vth x
         if self.xor_mask:
-            mask = (target_spikes > 0) ^ (output_spikes.detach() > 0)  # wrong neurons only
-            error = error * mask
-        return 0.5 * (error ** 2).sum() / voltage.shape[0]
+            error = error * (target_spikes != output_spikes.detach())  # XOR of 0/1 spikes
+        return error.square().sum() * (0.5 / voltage.shape[0])

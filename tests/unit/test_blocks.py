@@ -111,7 +111,7 @@ def reference_bptt(z: torch.Tensor, cfg: CubaConfig):
 @pytest.mark.parametrize("current_decay", [1.0, 0.5])
 def test_bptt_gradient_matches_autograd(current_decay):
     cfg = CubaConfig(voltage_decay=0.0, current_decay=current_decay, scale=64,
-                     surrogate_slope=2.0)
+                     surrogate_slope=2.0, bf16_grads=False)
     gen = torch.Generator().manual_seed(3)
     block = CubaDense(10, 4, cfg, weight_scale=2.0, generator=gen)
     x = (torch.rand(12, 3, 10, generator=gen) < 0.5).float()  # (time, batch, in)
@@ -151,3 +151,18 @@ def test_bad_input_shape():
     block = CubaDense(4, 2)
     with pytest.raises(InputError, match=r"\(batch, 4, time\)"):
         block(torch.zeros(2, 5, 3))
+
+
+def test_bf16_gradients_stay_close_to_float32():
+    gen = torch.Generator().manual_seed(4)
+    x = (torch.rand(15, 50, 200, generator=gen) < 0.2).float()
+    grads = []
+    for bf16 in (False, True):
+        block = CubaDense(200, 60, CubaConfig(bf16_grads=bf16), weight_scale=3.0,
+                          generator=torch.Generator().manual_seed(0))
+        s, v = block.forward_tm(x)
+        (v.square().sum() + s.sum()).backward()
+        grads.append(block.weight.grad)
+    exact, fast = grads
+    assert exact.abs().sum() > 0
+    assert (fast - exact).norm() / exact.norm() < 0.02

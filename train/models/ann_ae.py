@@ -1,4 +1,4 @@
-"""AE-ANN baseline of Roy et al. 2019: same size as the AE-SNN, sigmoid units, pixel MSE loss.
+"""AE-ANN baseline of Roy et al. 2019: same size as the AE-SNN, sigmoid units, squared-error loss.
 
 The paper trains it for one epoch, batch 100, with plain SGD (lr 0.1) and with Adam.
 """
