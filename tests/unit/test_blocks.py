@@ -74,6 +74,11 @@ def test_equals_lava_dl_slayer_block(scale):
     # and the hardware mantissas are what lava-dl would export
     exported = theirs.synapse.pre_hook_fx(theirs.synapse.weight, descale=True)
     assert torch.equal(ours.weight_mantissa(), exported.reshape(30, 50).round().long())
+    # and the neuron parameters are what lava-dl would export (iDecay, vDecay, vThMant)
+    device = theirs.neuron.device_params
+    fixed = ours.neuron.fixed_point()
+    assert (device["iDecay"], device["vDecay"]) == (fixed.du, fixed.dv)
+    assert device["vThMant"] == ours.neuron.v_th_mant
     # with SLAYER's default inter-layer delay the output is ours shifted by one step
     delayed = slayer.block.cuba.Dense(params, 50, 30, delay_shift=True)
     delayed.load_state_dict(theirs.state_dict())

@@ -54,3 +54,13 @@ def test_bad_files(tmp_path):
     wrong.write_text('[train]\nlr = "fast"\n')
     with pytest.raises(ConfigError, match="train.lr: expected float"):
         config_io.load(RoyAEConfig, wrong)
+
+
+def test_shipped_example_configs_load():
+    from conftest import REPO
+
+    paths = sorted((REPO / "docs" / "configs").glob("roy_ae_*.toml"))
+    assert paths
+    for path in paths:
+        cfg = config_io.load(RoyAEConfig, path)
+        assert cfg.data.dataset in ("mnist", "fashion-mnist")
