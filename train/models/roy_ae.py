@@ -29,6 +29,7 @@ class RoyAEModelConfig:
     scale: int = 256  # weight mantissa = weight * scale; 256 gives 1/128 weight steps
     surrogate_slope: float = 1.0  # sigmoid surrogate steepness (paper: 1)
     init_scale: float = 1.0  # initial weights U(-1, 1) * init_scale / sqrt(fan_in)
+    bf16_grads: bool = True  # gradient GEMMs in bfloat16 where the CPU has native bf16
 
     def __post_init__(self) -> None:
         if self.hidden < 1:
@@ -41,7 +42,8 @@ class RoyAEModelConfig:
 
     def neuron(self) -> CubaConfig:
         return CubaConfig(threshold=self.threshold, current_decay=1.0, voltage_decay=self.leak,
-                          scale=self.scale, surrogate_slope=self.surrogate_slope)
+                          scale=self.scale, surrogate_slope=self.surrogate_slope,
+                          bf16_grads=self.bf16_grads)
 
 
 class RoyAEOutput(NamedTuple):
