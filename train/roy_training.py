@@ -226,6 +226,8 @@ def train_roy_ae(cfg: RoyAEConfig, run_dir: str | os.PathLike, *, resume: bool =
         untrained = ckpt["untrained"]
         log(f"resuming {run_dir} at epoch {start_epoch}, batch {start_batch}")
     else:
+        if resume:
+            log(f"no checkpoint in {run_dir} yet: starting from scratch")
         untrained = evaluate_snn(model, test, cfg)
 
     def checkpoint(epoch: int, batch: int) -> None:

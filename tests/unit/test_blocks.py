@@ -156,6 +156,8 @@ def test_bad_input_shape():
     block = CubaDense(4, 2)
     with pytest.raises(InputError, match=r"\(batch, 4, time\)"):
         block(torch.zeros(2, 5, 3))
+    with pytest.raises(InputError, match="binary"):
+        block(torch.full((2, 4, 3), 0.5))
 
 
 def test_bf16_gradients_stay_close_to_float32():
