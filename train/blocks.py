@@ -93,9 +93,19 @@ def quantize_weight(weight: torch.Tensor, scale: int) -> torch.Tensor:
     return rounded.clamp(WEIGHT_MANT_MIN / scale, WEIGHT_MANT_MAX / scale)
 
 
+def check_binary_spikes(x: torch.Tensor, what: str) -> None:
+    """Raise ``InputError`` unless every value of ``x`` is 0 or 1 (the int8 GEMM needs it)."""
+    if not ((x == 0) | (x == 1)).all():
+        raise InputError(f"{what} must be binary spikes (0/1); encode images first, "
+                         "e.g. with spikecodec.train.encoding.poisson_rate")
+
+
 @functools.lru_cache(maxsize=None)
 def _cpu_has_fast_bf16() -> bool:
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    try:  # a private probe of torch's oneDNN build: treat anything unexpected as "no"
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 class _SpikeLinear(torch.autograd.Function):
@@ -239,7 +249,6 @@ class CubaDense(torch.nn.Module):
             raise InputError(
                 f"CubaDense expects spikes (batch, {self.in_neurons}, time), got {tuple(x.shape)}"
             )
-        if not ((x == 0) | (x == 1)).all():
-            raise InputError("CubaDense expects binary spikes (0/1)")
+        check_binary_spikes(x, "CubaDense input")
         s, _ = self.forward_tm(x.permute(2, 0, 1))
         return s.permute(1, 2, 0)

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 
 from spikecodec.errors import ConfigError, InputError, InputTypeError
-from spikecodec.train.blocks import CubaConfig, CubaDense
+from spikecodec.train.blocks import CubaConfig, CubaDense, check_binary_spikes
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,7 @@ class RoyAE(torch.nn.Module):
             raise InputTypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 3 or x.shape[1] != n:
             raise InputError(f"{what} must be spikes (batch, {n}, time), got {tuple(x.shape)}")
-        if x.is_complex() or not ((x == 0) | (x == 1)).all():
-            raise InputError(f"{what} must be binary spikes (0/1); encode images first, "
-                             "e.g. with spikecodec.train.encoding.poisson_rate")
+        check_binary_spikes(x, what)
         return x.permute(2, 0, 1).to(self.encoder.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> RoyAEOutput:
