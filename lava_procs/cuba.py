@@ -5,39 +5,57 @@ on torch int64 tensors (the training blocks' exact forward pass); it uses only o
 libraries share, and this module imports neither. All quantities are integers in *state units*
 (Loihi's 2^12-scaled state, i.e. a weight mantissa ``w`` arrives as ``w << 6``)::
 
-    u[t] = rstz(u[t-1] * (4096 - du)) + a[t]                 # decay current, integrate input
-    v[t] = rstz(v[t-1] * (4096 - dv)) + u[t] + bias          # decay voltage, integrate current
+    x[t] = rstz(u[t-1] * (4096 - du)) + a[t]                 # decay current, integrate input
+    u[t] = x[t]                      (bounded: wrap_current(wrap_int32(x[t])))
+    y[t] = rstz(v[t-1] * (4096 - dv)) + u[t] + bias          # decay voltage, integrate current
+    v[t] = y[t]                      (bounded: clip_voltage(y[t]))
     s[t] = v[t] > vth                                        # spike (strictly above threshold)
     v[t] = 0 where s[t]                                      # reset
 
 with ``rstz(x) = sign(x) * (|x| >> 12)`` (right shift rounding towards zero). ``du`` and ``dv``
 are Loihi's iDecay / vDecay on the 4096 scale: ``du = 4096`` forgets the current every step
 (``u[t] = a[t]``), ``du = 0`` never decays it. In real units (state / 2^12 / 2^scale_bits...)
-this is the CUBA model ``u[t] = (1-alpha_u) u[t-1] + x[t]``, ``v[t] = (1-alpha_v) v[t-1] + u[t]``;
-with ``du = 4096`` it is Roy et al.'s LIF ``V[t] = (1-alpha) V[t-1] + Z[t]``.
+this is the CUBA model ``u[t] = (1-alpha_u) u[t-1] + a[t]``, ``v[t] = (1-alpha_v) v[t-1] + u[t]``;
+with ``du = 4096`` it is Roy et al.'s LIF ``V[t] = (1-alpha) V[t-1] + Z[t]``. ``bias`` is one
+integer or one per neuron (an integer array broadcasting against the state).
 
-This equals lava-dl SLAYER's CUBA forward (same 4096 state scale, ``right_shift_to_zero``,
-``v >= vth + eps``) spike for spike. Lava's own fixed_pt LIF additionally wraps ``u`` to 24 bits
-and saturates ``v``; those live with the deploy code that emulates Lava.
+Unbounded (the default) this equals lava-dl SLAYER's CUBA forward (same 4096 state scale,
+``right_shift_to_zero``, ``v >= vth + eps``) spike for spike. ``bounded=True`` adds what Lava's
+fixed_pt LIF (``AbstractPyLifModelFixed.subthr_dynamics``, lava-nc 0.10) does to its int32 state
+with ``M = 2^23``:
+
+* ``wrap_int32``: the current sum is formed in int32 (the Dense output port is int32 and
+  ``a << 6`` is added in place to an int32 array), so it wraps modulo 2^32 first;
+* ``wrap_current``: a *single* wrap of the 24-bit current, ``x - 2M`` where ``x > M`` and
+  ``x + 2M`` where ``x <= -M`` (Lava's second ``np.where`` tests the unwrapped value), so ``M``
+  itself stays and ``-M`` becomes ``+M``, and values beyond ``3M`` stay out of 24 bits;
+* ``clip_voltage``: the voltage saturates at ``+-(M - 1)``. Its int32 sum cannot overflow: after
+  the single wrap ``|u| <= 2^31 - 2^24`` and ``|rstz(v)| < M``.
+
+``cuba_step_hits`` is the bounded step that also says where the bounds changed the state.
+(NetX's ``du`` is ``iDecay - 1``; Lava's model adds the 1 back, so ``du`` here is ``iDecay``.)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 DECAY_SCALE = 4096  # decays are fractions of 2^12
 DECAY_BITS = 12
 STATE_EXP = 6  # Lava shifts weight mantissas and biases left by 6 into the state
+U_MAX = 2**23  # Lava's 24-bit current wraps above this (and at or below -U_MAX)
+V_MAX = 2**23 - 1  # Lava's 24-bit voltage saturates at +-V_MAX
+_INT32_HALF = 2**31
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CubaParams:
     """Fixed-point CUBA parameters (integers, Loihi conventions)."""
 
     du: int  # current decay, 0..4096 (iDecay)
     dv: int  # voltage decay, 0..4096 (vDecay)
     vth: int  # threshold in state units (vThMant << 6), > 0
-    bias: int = 0  # constant input in state units (bias_mant << 6)
+    bias: Any = 0  # constant input in state units (bias_mant << 6): an int or an int array
 
     def __post_init__(self) -> None:
         for name in ("du", "dv"):
@@ -46,8 +64,10 @@ class CubaParams:
                 raise ValueError(f"CubaParams.{name} must be an int in [0, 4096], got {value!r}")
         if not isinstance(self.vth, int) or self.vth <= 0:
             raise ValueError(f"CubaParams.vth must be a positive int, got {self.vth!r}")
-        if not isinstance(self.bias, int):
-            raise ValueError(f"CubaParams.bias must be an int, got {self.bias!r}")
+        is_int = isinstance(self.bias, int) and not isinstance(self.bias, bool)
+        if not is_int and "int" not in str(getattr(self.bias, "dtype", "")):
+            raise ValueError(f"CubaParams.bias must be an int or an integer array, "
+                             f"got {self.bias!r}")
 
 
 class CubaState(NamedTuple):
@@ -55,6 +75,13 @@ class CubaState(NamedTuple):
 
     u: object  # current
     v: object  # voltage after reset
+
+
+class BoundHits(NamedTuple):
+    """Where Lava's bounds changed the state this step (boolean arrays shaped like the state)."""
+
+    u_wrapped: object  # the current differs from the exact sum (int32 or 24-bit wrap)
+    v_clipped: object  # the voltage saturated at +-V_MAX
 
 
 def rstz(x, keep: int):
@@ -67,25 +94,54 @@ def rstz(x, keep: int):
     return (n + ((n >> 63) & (DECAY_SCALE - 1))) >> DECAY_BITS
 
 
-def cuba_step(state: CubaState, a_in, p: CubaParams):
+def wrap_int32(x):
+    """``x`` modulo 2^32 into ``[-2^31, 2^31)``: what an int32 array holds (int64 input)."""
+    return ((x + _INT32_HALF) & (2 * _INT32_HALF - 1)) - _INT32_HALF
+
+
+def wrap_current(x):
+    """Lava's 24-bit current wrap (one wrap, not modular; see the module docstring)."""
+    return x - (x > U_MAX) * (2 * U_MAX) + (x <= -U_MAX) * (2 * U_MAX)
+
+
+def clip_voltage(v):
+    """Lava's voltage saturation to ``[-V_MAX, V_MAX]``."""
+    return v - (v > V_MAX) * (v - V_MAX) - (v < -V_MAX) * (v + V_MAX)
+
+
+def cuba_step(state: CubaState, a_in, p: CubaParams, *, bounded: bool = False):
     """Advance one time step.
 
     Args:
         state: previous ``CubaState`` (int64 arrays: products with the decay need 36 bits).
         a_in: synaptic input this step, integer array in state units, same shape as the state.
         p: ``CubaParams``.
+        bounded: apply Lava's int32/24-bit current wrap and voltage saturation.
 
     Returns:
         ``(new_state, v, spikes)``: ``v`` is the voltage *before* reset (what the threshold
         saw; Roy et al.'s loss reads it) and ``spikes`` a boolean array.
     """
+    return _step(state, a_in, p, bounded=bounded, hits=False)
+
+
+def cuba_step_hits(state: CubaState, a_in, p: CubaParams):
+    """``cuba_step(..., bounded=True)`` that also returns where the bounds bit: ``BoundHits``."""
+    return _step(state, a_in, p, bounded=True, hits=True)
+
+
+def _step(state: CubaState, a_in, p: CubaParams, *, bounded: bool, hits: bool):
     if p.du == DECAY_SCALE:  # current forgets every step (Roy's LIF): skip the no-op decay
-        u = a_in
+        x = a_in
     else:
-        u = rstz(state.u, DECAY_SCALE - p.du) + a_in  # decay current, integrate input
-    v = rstz(state.v, DECAY_SCALE - p.dv) + u  # decay voltage, integrate current
-    if p.bias:
-        v = v + p.bias  # constant drive
+        x = rstz(state.u, DECAY_SCALE - p.du) + a_in  # decay current, integrate input
+    u = wrap_current(wrap_int32(x)) if bounded else x  # Lava: int32 sum, 24-bit wrap
+    y = rstz(state.v, DECAY_SCALE - p.dv) + u  # decay voltage, integrate current
+    if not (isinstance(p.bias, int) and p.bias == 0):
+        y = y + p.bias  # constant drive
+    v = clip_voltage(y) if bounded else y  # Lava: saturate
     spikes = v > p.vth  # fire
-    v_reset = v * (spikes == 0)  # reset to zero
-    return CubaState(u, v_reset), v, spikes
+    new = CubaState(u, v * (spikes == 0))  # reset to zero
+    if hits:
+        return new, v, spikes, BoundHits(u != x, v != y)
+    return new, v, spikes

@@ -32,3 +32,11 @@ class DatasetNotFoundError(DataError, FileNotFoundError):
 
 class CheckpointError(SpikecodecError, ValueError):
     """A checkpoint or run directory is missing, corrupt or from another model."""
+
+
+class ExportError(SpikecodecError, ValueError):
+    """An export file is missing, corrupt, truncated, foreign, or holds invalid values."""
+
+
+class BackendUnavailableError(SpikecodecError, RuntimeError):
+    """A backend cannot run here (e.g. Loihi 2 without lava-loihi); the message says what to get."""

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import torch
 
+from spikecodec.deploy.metrics import image_mse, spike_mse, znorm_mse
 from spikecodec.errors import ConfigError
 from spikecodec.train import config as config_io
 from spikecodec.train import plots
@@ -32,7 +33,6 @@ from spikecodec.train.checkpoint import FORMAT, load_checkpoint, save_atomic
 from spikecodec.train.datasets import DATASETS, ImageSplit, load_images
 from spikecodec.train.encoding import poisson_rate
 from spikecodec.train.losses import MembranePotentialLoss
-from spikecodec.train.metrics import image_mse, spike_mse, znorm_mse
 from spikecodec.train.models.ann_ae import AnnAE
 from spikecodec.train.models.roy_ae import RoyAE, RoyAEModelConfig
 from spikecodec.train.progress import progress

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from spikecodec.deploy.metrics import image_mse, spike_mse, znorm_mse
 from spikecodec.errors import InputError
-from spikecodec.train.metrics import image_mse, spike_mse, znorm_mse
 
 
 def test_identical_and_affine_maps_score_zero():

@@ -1,0 +1,249 @@
+"""The spikecodec export: a NetX HDF5 file with a superset group netx does not read.
+
+Layout (format version 1)::
+
+    /layer/{i}/                  standard layers, exactly as lava-dl's SLAYER writes them
+        type        S10 "dense"
+        shape       [out]                      (int)
+        inFeatures  in   outFeatures  out      (int)
+        weight      (out, in) float32 holding integers in [-256, 254]
+        bias        (out,) float32 integers  (only when the layer has a bias)
+        neuron/     type "CUBA", iDecay, vDecay, vThMant, refDelay, gradedSpike
+    /spikecodec/                 ours; lava.lib.dl.netx.hdf5.Network never looks here
+        attrs       format_version, spikecodec_version, metadata (JSON)
+        input/      attrs encoding, num_steps, shape (JSON list), params (JSON)
+        layers/{i}/ attrs name, kind   (+ the data of custom layers, which have no /layer/{i})
+        decoder/    attrs kind, config (JSON); datasets = the decoder's arrays (host side)
+
+``lava.lib.dl.netx.hdf5.Network(net_config=path)`` loads an export whose layers are all
+standard without changes (tests/integration/test_export_netx.py). Files written by lava-dl
+alone (no ``/spikecodec``) load too, as raw-spike networks of their dense layers.
+
+Every read is validated: a corrupt, truncated or foreign file, a missing field or a value out of
+range raises :class:`~spikecodec.errors.ExportError` naming the layer and field. Writes go to a
+temporary file in the same folder that replaces the target only when complete, so a failed
+export leaves the previous file intact.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from spikecodec import __version__
+from spikecodec.deploy.network import (
+    FORMAT_VERSION,
+    CubaNeuron,
+    DenseLayer,
+    FixedPointNetwork,
+    InputSpec,
+)
+from spikecodec.errors import ConfigError, ExportError
+
+ROOT = "spikecodec"
+_NEURON_FIELDS = {"iDecay": "i_decay", "vDecay": "v_decay", "vThMant": "v_th_mant",
+                  "refDelay": "ref_delay"}
+
+
+# --------------------------------------------------------------------------- writers
+
+def _write_dense(group: h5py.Group, layer: DenseLayer) -> None:
+    group.create_dataset("type", (1,), "S10", [b"dense"])
+    group.create_dataset("shape", data=np.array([layer.out_features]))
+    group.create_dataset("inFeatures", data=layer.in_features)
+    group.create_dataset("outFeatures", data=layer.out_features)
+    group.create_dataset("weight", data=layer.weight.astype(np.float32))
+    if layer.bias is not None:
+        group.create_dataset("bias", data=layer.bias.astype(np.float32))
+    neuron = group.create_group("neuron")
+    neuron.create_dataset("type", data="CUBA")
+    for key, attr in _NEURON_FIELDS.items():
+        neuron.create_dataset(key, data=getattr(layer.neuron, attr))
+    neuron.create_dataset("gradedSpike", data=False)
+
+
+def _read_dense(group: h5py.Group, name: str) -> DenseLayer:
+    where = f"layer '{name}' ({group.name})"
+    weight = _dataset(group, "weight", where)
+    if weight.ndim == 1:  # SLAYER squeezes a single output neuron
+        weight = weight.reshape(1, -1)
+    bias = _dataset(group, "bias", where) if "bias" in group else None
+    neuron_group = group.get("neuron")
+    if not isinstance(neuron_group, h5py.Group):
+        raise ExportError(f"{where}: missing group 'neuron'")
+    kind = _text(_dataset(neuron_group, "type", where + "/neuron"))
+    if kind not in ("CUBA", "LOIHI"):
+        raise ExportError(f"{where}: neuron type {kind!r} is not supported (only CUBA)")
+    values = {}
+    for key, attr in _NEURON_FIELDS.items():
+        if key == "refDelay" and key not in neuron_group:
+            values[attr] = 1
+            continue
+        raw = _dataset(neuron_group, key, where + "/neuron")
+        if raw.size != 1 or not np.isfinite(raw).all() or raw.item() != int(raw.item()):
+            raise ExportError(f"{where}: neuron/{key} must be one integer, got {raw!r}")
+        values[attr] = int(raw.item())
+    return DenseLayer(name=name, weight=weight, neuron=CubaNeuron(**values), bias=bias)
+
+
+# Standard (NetX) layer kinds: how each is written to and read from /layer/{i}.
+WRITERS: dict[str, Callable[[h5py.Group, Any], None]] = {"dense": _write_dense}
+READERS: dict[str, Callable[[h5py.Group, str], Any]] = {"dense": _read_dense}
+# Types NetX can load but a FixedPointNetwork cannot hold yet (named in the error).
+_NETX_ONLY = ("input", "flatten", "average", "concat", "conv", "convT", "pool", "ADRF", "ALIF",
+              "SDNN", "RF")
+
+
+def write_hdf5(net: FixedPointNetwork, path: str | os.PathLike) -> Path:
+    """Write ``net`` to ``path`` atomically; return the path."""
+    if not isinstance(net, FixedPointNetwork):
+        raise ConfigError(f"write_hdf5 needs a FixedPointNetwork, got {type(net).__name__}")
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            _write(f, net)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _write(f: h5py.File, net: FixedPointNetwork) -> None:
+    root = f.create_group(ROOT)
+    root.attrs["format_version"] = FORMAT_VERSION
+    root.attrs["spikecodec_version"] = __version__
+    root.attrs["metadata"] = _to_json(net.metadata, "metadata")
+    inp = root.create_group("input")
+    inp.attrs["encoding"] = net.input.encoding
+    inp.attrs["num_steps"] = net.input.num_steps
+    inp.attrs["shape"] = json.dumps([int(s) for s in net.input.shape])
+    inp.attrs["params"] = _to_json(net.input.params, "input.params")
+    layers = root.create_group("layers")
+    for i, layer in enumerate(net.layers):
+        g = layers.create_group(str(i))
+        g.attrs["name"] = layer.name
+        g.attrs["kind"] = layer.kind
+        if layer.kind not in WRITERS:
+            raise ConfigError(f"{layer.name}: no writer for layer kind {layer.kind!r}")
+        WRITERS[layer.kind](f.create_group(f"layer/{i}"), layer)
+    dec = root.create_group("decoder")
+    config = {k: v for k, v in net.decoder.items() if not isinstance(v, np.ndarray)}
+    dec.attrs["config"] = _to_json(config, "decoder")
+    for key, value in net.decoder.items():
+        if isinstance(value, np.ndarray):
+            dec.create_dataset(key, data=value)
+
+
+# --------------------------------------------------------------------------- reader
+
+def read_hdf5(path: str | os.PathLike) -> FixedPointNetwork:
+    """Load and validate an export; raise :class:`ExportError` naming what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"no export at {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ExportError(f"{path} is not a readable HDF5 file (corrupt or truncated?): "
+                          f"{err}") from err
+    try:
+        with f:
+            return _read(f)
+    except ExportError as err:
+        raise ExportError(f"{path}: {err}") from err
+    except ConfigError as err:  # validation of the values read
+        raise ExportError(f"{path}: invalid value: {err}") from err
+    except (OSError, KeyError, ValueError, TypeError) as err:  # h5py on damaged data
+        raise ExportError(f"{path}: unreadable export ({type(err).__name__}: {err})") from err
+
+
+def _read(f: h5py.File) -> FixedPointNetwork:
+    layer_root = f.get("layer")
+    root = f.get(ROOT)
+    if root is not None:
+        version = root.attrs.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ExportError(f"export format version {version!r} is not supported "
+                              f"(this spikecodec reads version {FORMAT_VERSION})")
+    elif not isinstance(layer_root, h5py.Group):
+        raise ExportError("neither a spikecodec export nor a NetX network: no /layer group")
+    names = {}
+    count = len(layer_root) if isinstance(layer_root, h5py.Group) else 0
+    if root is not None:
+        layers_meta = root.get("layers")
+        if not isinstance(layers_meta, h5py.Group):
+            raise ExportError("missing group /spikecodec/layers")
+        count = len(layers_meta)
+        for i in range(count):
+            g = layers_meta.get(str(i))
+            if g is None:
+                raise ExportError(f"missing group /spikecodec/layers/{i}")
+            names[i] = (str(g.attrs.get("name", f"layer{i}")), str(g.attrs.get("kind", "")))
+    layers = []
+    for i in range(count):
+        group = layer_root.get(str(i)) if isinstance(layer_root, h5py.Group) else None
+        if group is None:
+            raise ExportError(f"missing group /layer/{i}")
+        kind = _text(_dataset(group, "type", f"/layer/{i}"))
+        name, meta_kind = names.get(i, (f"layer{i}", kind))
+        if kind not in READERS:
+            hint = " (NetX knows it, spikecodec does not yet)" if kind in _NETX_ONLY else ""
+            raise ExportError(f"layer '{name}' (/layer/{i}): unsupported type {kind!r}{hint}")
+        if meta_kind and meta_kind != kind:
+            raise ExportError(f"layer '{name}': /layer/{i} is {kind!r} but /spikecodec says "
+                              f"{meta_kind!r}")
+        layers.append(READERS[kind](group, name))
+    if not layers:
+        raise ExportError("the export holds no layers")
+    if root is None:
+        spec = InputSpec(encoding="spikes", num_steps=1, shape=(layers[0].in_features,))
+        return FixedPointNetwork(layers, spec, metadata={"source": "netx"})
+    inp = root.get("input")
+    if not isinstance(inp, h5py.Group):
+        raise ExportError("missing group /spikecodec/input")
+    try:
+        spec = InputSpec(encoding=str(inp.attrs["encoding"]),
+                         num_steps=int(inp.attrs["num_steps"]),
+                         shape=tuple(json.loads(inp.attrs["shape"])),
+                         params=json.loads(inp.attrs["params"]))
+    except KeyError as err:
+        raise ExportError(f"/spikecodec/input: missing attribute {err}") from err
+    dec = root.get("decoder")
+    decoder: dict[str, Any] = {"kind": "rate"}
+    if isinstance(dec, h5py.Group):
+        decoder = json.loads(dec.attrs.get("config", '{"kind": "rate"}'))
+        for key, value in dec.items():
+            decoder[key] = value[()]
+    metadata = json.loads(root.attrs.get("metadata", "{}"))
+    return FixedPointNetwork(layers, spec, decoder=decoder, metadata=metadata)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _dataset(group: h5py.Group, key: str, where: str) -> np.ndarray:
+    item = group.get(key)
+    if not isinstance(item, h5py.Dataset):
+        raise ExportError(f"{where}: missing dataset '{key}'")
+    value = item[()]
+    return np.asarray(value)
+
+
+def _text(value: np.ndarray) -> str:
+    item = value.reshape(-1)[0] if value.ndim else value.item()
+    return item.decode("ascii", "replace") if isinstance(item, bytes) else str(item)
+
+
+def _to_json(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, sort_keys=True)
+    except TypeError as err:
+        raise ConfigError(f"{what} must be JSON-serialisable: {err}") from err
