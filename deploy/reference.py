@@ -101,12 +101,12 @@ def run_reference(net: FixedPointNetwork, spikes: np.ndarray, *, probe: bool = F
     bar = _progress_bar(batch) if show_progress else None
     for lo in range(0, batch, batch_size):
         hi = min(lo + batch_size, batch)
-        chunk = np.array(x[lo:hi].transpose(2, 0, 1), order="C")  # (T, B, in), writable copy
-        s = torch.from_numpy(chunk).to(device)
+        part = x[lo:hi] if x.flags.writeable else x[lo:hi].copy()  # torch wants writable
+        s = torch.from_numpy(part).to(device)  # (B, in, T); a step is a strided view
         recorded, wraps, clips = _run_chunk(plans, s, keep)
         for i, rec in enumerate(recorded):
             if rec is not None:
-                outs[i][lo:hi] = rec.permute(1, 2, 0).to(torch.uint8).cpu().numpy()
+                outs[i][lo:hi] = rec.cpu().numpy()
             u_wraps[i] += wraps[i]
             v_clips[i] += clips[i]
         if bar is not None:
@@ -196,19 +196,20 @@ def _plan(layer: DenseLayer, device: torch.device, steps: int, *,
 
 
 def _run_chunk(plans: list[_LayerPlan], x: torch.Tensor, keep: list[bool]):
-    """Input spikes ``(T, B, in)`` -> per layer ``(T, B, n)`` bool spikes (or None where not
-    kept), wrap counts and clip counts. Time is the outer loop: no ``(T, B, n)`` temporaries."""
-    steps, batch, _ = x.shape
+    """Input spikes ``(B, in, T)`` uint8 -> per layer ``(B, n, T)`` uint8 spikes (or None where
+    not kept), wrap counts and clip counts. Time is the outer loop: no ``(T, B, n)``
+    temporaries; each step reads and writes strided ``[:, :, t]`` views in place."""
+    batch, _, steps = x.shape
     states, recorded, wraps, clips = [], [], [], []
     for plan, k in zip(plans, keep, strict=True):
         zeros = torch.zeros((batch, plan.weight_t.shape[1]), dtype=torch.int64, device=x.device)
         states.append(CubaState(zeros, zeros))
-        recorded.append(torch.empty((steps,) + zeros.shape, dtype=torch.bool, device=x.device)
+        recorded.append(torch.empty(zeros.shape + (steps,), dtype=torch.uint8, device=x.device)
                         if k else None)
         wraps.append(torch.zeros_like(zeros, dtype=torch.int32) if plan.bounded else None)
         clips.append(torch.zeros_like(zeros, dtype=torch.int32) if plan.bounded else None)
     for t in range(steps):
-        s = x[t]
+        s = x[:, :, t]
         for i, plan in enumerate(plans):
             a = _synaptic_input(plan, s)
             if plan.bounded:
@@ -218,7 +219,7 @@ def _run_chunk(plans: list[_LayerPlan], x: torch.Tensor, keep: list[bool]):
             else:
                 states[i], _, s = cuba_step(states[i], a, plan.params)
             if recorded[i] is not None:
-                recorded[i][t] = s
+                recorded[i][:, :, t] = s
     counts = [[0 if c is None else int(c.sum()) for c in cs] for cs in (wraps, clips)]
     return recorded, counts[0], counts[1]
 

@@ -90,8 +90,12 @@ def rstz(x, keep: int):
     Computed as a truncating division without sign branches: adding 4095 to a negative
     product before the arithmetic shift turns floor into round-towards-zero.
     """
-    n = x * keep
-    return (n + ((n >> 63) & (DECAY_SCALE - 1))) >> DECAY_BITS
+    n = x * keep  # a fresh array: the rest works in place (half the memory traffic)
+    neg = n >> 63
+    neg &= DECAY_SCALE - 1
+    n += neg
+    n >>= DECAY_BITS
+    return n
 
 
 def wrap_int32(x):
@@ -131,17 +135,20 @@ def cuba_step_hits(state: CubaState, a_in, p: CubaParams):
 
 
 def _step(state: CubaState, a_in, p: CubaParams, *, bounded: bool, hits: bool):
+    # In-place operators only ever touch arrays created here (rstz returns a fresh one).
     if p.du == DECAY_SCALE:  # current forgets every step (Roy's LIF): skip the no-op decay
         x = a_in
     else:
-        x = rstz(state.u, DECAY_SCALE - p.du) + a_in  # decay current, integrate input
+        x = rstz(state.u, DECAY_SCALE - p.du)  # decay current
+        x += a_in  # integrate input
     u = wrap_current(wrap_int32(x)) if bounded else x  # Lava: int32 sum, 24-bit wrap
-    y = rstz(state.v, DECAY_SCALE - p.dv) + u  # decay voltage, integrate current
+    y = rstz(state.v, DECAY_SCALE - p.dv)  # decay voltage
+    y += u  # integrate current
     if not (isinstance(p.bias, int) and p.bias == 0):
-        y = y + p.bias  # constant drive
+        y += p.bias  # constant drive
     v = clip_voltage(y) if bounded else y  # Lava: saturate
     spikes = v > p.vth  # fire
-    new = CubaState(u, v * (spikes == 0))  # reset to zero
+    new = CubaState(u, v * ~spikes)  # reset to zero
     if hits:
         return new, v, spikes, BoundHits(u != x, v != y)
     return new, v, spikes

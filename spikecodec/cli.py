@@ -2,14 +2,21 @@
 
     spikecodec train roy-ae --dataset digits|mnist|fashion-mnist [--data-dir D] [--download]
                             [--config F] [--set key=value ...] [--out DIR] [--resume DIR]
-    spikecodec quickstart [--out DIR]
+    spikecodec quickstart [--out DIR] [--lava-samples N]
+    spikecodec export RUN_DIR [--out FILE.h5]
+    spikecodec run EXPORT --backend reference|lava-sim|loihi2 [--dataset D] [--samples N]
+                          [--out SPIKES.npz]
+    spikecodec eval EXPORT [--backend B] [--dataset D] [--samples N] [--out RESULTS.json]
+    spikecodec check EXPORT [--target loihi2] [--samples N]
 
-Each run writes ``config.toml`` (the resolved config), ``checkpoint.pt``, ``results.json`` and
-PNG figures into its run directory. Bad input exits with status 2 and a one-line message.
+Each training run writes ``config.toml`` (the resolved config), ``checkpoint.pt``,
+``results.json`` and PNG figures into its run directory; ``quickstart`` also exports and deploys
+it. Bad input exits with status 2 and a one-line message.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +25,7 @@ from typing import Any
 from spikecodec import __version__
 from spikecodec.errors import ConfigError, SpikecodecError
 
+BACKEND_CHOICES = ["reference", "lava-sim", "loihi2"]
 QUICKSTART_SETTINGS = [
     "data.dataset=digits",
     "train.epochs=20",
@@ -91,8 +99,116 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     print(f"quickstart: Roy et al. AE-SNN on scikit-learn's digits (no download) -> {run_dir}")
     results = train_roy_ae(cfg, run_dir, show_progress=not args.no_progress)
     print(_format_results(results))
-    print(f"run directory: {run_dir} (reconstructions.png, loss.png, results.json)")
+    from spikecodec.train.deployment import deploy_run, format_deployment
+
+    print("\nquantize -> NetX HDF5 export -> reference engine (whole test split) and Lava "
+          "simulator (subset)")
+    deployed = deploy_run(run_dir, lava_samples=args.lava_samples, data_dir=cfg.data.data_dir,
+                          show_progress=not args.no_progress)
+    print(format_deployment(deployed))
+    print(f"run directory: {run_dir} (export.h5, deployed.json, deployed_reconstructions.png, "
+          f"output_raster.png, reconstructions.png, loss.png, results.json)")
     return 0
+
+
+def _load_export(path: str):
+    from spikecodec.deploy.hdf5 import read_hdf5
+
+    return read_hdf5(path)
+
+
+def _test_split(net, args: argparse.Namespace):
+    from spikecodec.train.datasets import load_images
+
+    dataset = args.dataset or net.metadata.get("dataset")
+    if dataset is None:
+        raise ConfigError("this export does not name its dataset; pass --dataset")
+    return load_images(dataset, args.split, data_dir=args.data_dir, download=args.download,
+                       limit=args.samples)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from spikecodec.train.pipeline import export_run
+
+    net, path = export_run(args.run_dir, args.out)
+    print(net.summary())
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from spikecodec.deploy.backends import run
+    from spikecodec.train.pipeline import encode
+
+    net = _load_export(args.export)
+    split = _test_split(net, args)
+    x = encode(net, split.images, seed=int(net.metadata.get("eval_seed", 0)))
+    tic = time.perf_counter()
+    result = run(net, x, backend=args.backend, show_progress=not args.no_progress)
+    seconds = time.perf_counter() - tic
+    print(f"{args.backend}: {len(x)} samples x {net.num_steps} steps in {seconds:.2f} s "
+          f"({len(x) / seconds:.1f} samples/s); output spikes per sample "
+          f"{result.spikes.sum() / len(x):.1f}")
+    if args.out:
+        out = Path(args.out)
+        tmp = out.with_name(f".{out.name}.tmp.npz")
+        np.savez_compressed(tmp, input=x.numpy().astype(np.uint8), output=result.spikes,
+                            labels=split.labels.numpy())
+        os.replace(tmp, out)
+        print(f"wrote {out} (input and output spikes, (batch, neurons, time))")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from spikecodec.train.pipeline import evaluate_export
+
+    net = _load_export(args.export)
+    split = _test_split(net, args)
+    metrics, _, _ = evaluate_export(net, split, backend=args.backend,
+                                    show_progress=not args.no_progress)
+    spikes = ", ".join(f"{k} {v:.1f}" for k, v in metrics["spikes_per_sample"].items())
+    print(f"{args.backend} on {metrics['samples']} {split.name} samples: MSE {metrics['mse']:.4f}, "
+          f"Spike-MSE {metrics['spike_mse']:.4f}\nspikes per sample: {spikes}; synaptic ops "
+          f"per sample {metrics['synops_per_sample']:.0f}; "
+          f"{metrics['samples_per_second']:.1f} samples/s")
+    float_metrics = net.metadata.get("float_metrics")
+    if float_metrics:
+        print(f"float model at training time: MSE {float_metrics['mse']:.4f}")
+    if args.out:
+        out = Path(args.out)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+        os.replace(tmp, out)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    net = _load_export(args.export)
+    if args.target == "loihi2":
+        from spikecodec.deploy.check import format_report, loihi2_report
+
+        report = loihi2_report(net)
+        print(format_report(report))
+        return 0 if report["ok"] else 1
+    from spikecodec.train.parity import format_parity, parity_report
+    from spikecodec.train.pipeline import encode
+
+    images = None
+    if net.input.encoding == "spikes":
+        raise ConfigError("this export takes raw spikes; parity needs an encoding to draw "
+                          "inputs from (export it with spikecodec)")
+    split = _test_split(net, args)
+    images = split.images
+    x = encode(net, images, seed=int(net.metadata.get("eval_seed", 0)))
+    report = parity_report(net, x, images=images, show_progress=not args.no_progress)
+    print(format_parity(report))
+    ok = all(layer["agreement"] == 1.0 for row in report["engines"]
+             if row["engine"] != "float" for layer in row["layers"])
+    return 0 if ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,9 +240,55 @@ def build_parser() -> argparse.ArgumentParser:
     quick = sub.add_parser("quickstart", help="train the Roy AE-SNN on the embedded digits",
                            description="The main job: a spiking autoencoder trained end to end "
                            "on scikit-learn's bundled digits, no download needed.")
+    quick.add_argument("--lava-samples", type=int, default=40, metavar="N",
+                       help="test samples replayed on the Lava simulator (default 40; 0 skips)")
     common(quick)
     quick.set_defaults(func=cmd_quickstart)
+
+    def data_args(p: argparse.ArgumentParser, samples: int | None) -> None:
+        p.add_argument("export", help="an export written by `spikecodec export` (.h5)")
+        p.add_argument("--dataset", help="dataset to draw inputs from (default: the export's)")
+        p.add_argument("--data-dir", help="folder with the dataset files")
+        p.add_argument("--download", action="store_true", help="allow torchvision downloads")
+        p.add_argument("--split", default="test", choices=["train", "test"])
+        p.add_argument("--samples", type=_positive, default=samples, metavar="N",
+                       help=f"first N samples of the split (default {samples or 'all'})")
+        p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    export = sub.add_parser("export", help="quantize a training run to a NetX HDF5 export")
+    export.add_argument("run_dir", help="run directory with config.toml and checkpoint.pt")
+    export.add_argument("--out", help="export path (default RUN_DIR/export.h5)")
+    export.set_defaults(func=cmd_export)
+
+    run_p = sub.add_parser("run", help="run an export on a backend, save the spikes")
+    data_args(run_p, None)
+    run_p.add_argument("--backend", default="reference", choices=BACKEND_CHOICES)
+    run_p.add_argument("--out", help="write input/output spikes to this .npz")
+    run_p.set_defaults(func=cmd_run)
+
+    eval_p = sub.add_parser("eval", help="reconstruction metrics of an export on a backend")
+    data_args(eval_p, None)
+    eval_p.add_argument("--backend", default="reference", choices=BACKEND_CHOICES)
+    eval_p.add_argument("--out", help="write the metrics to this JSON file")
+    eval_p.set_defaults(func=cmd_eval)
+
+    check = sub.add_parser("check", help="parity of float/reference/Lava, or Loihi 2 resources",
+                           description="Without --target: run the float model, the reference "
+                           "engine and the Lava simulator on the same inputs and compare every "
+                           "layer (exit 1 if reference and Lava differ). With --target loihi2: "
+                           "per-layer resources and bit widths against Loihi 2 (exit 1 if a "
+                           "field does not fit).")
+    data_args(check, 20)
+    check.add_argument("--target", choices=["loihi2"], help="check Loihi 2 limits instead")
+    check.set_defaults(func=cmd_check)
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

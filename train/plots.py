@@ -61,3 +61,23 @@ def training_curve(curves: dict[str, Sequence[float]], path: str | os.PathLike, 
     path = _save(fig, path)
     plt.close(fig)
     return path
+
+
+def raster(panels: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike, *,
+           title: str = "") -> Path:
+    """Spike rasters, one panel per ``(label, spikes (neurons, time))``, sharing the time axis."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(panels), 1, figsize=(6, 1.6 + 1.4 * len(panels)), sharex=True,
+                             squeeze=False)
+    for ax, (label, spikes) in zip(axes[:, 0], panels, strict=True):
+        neurons, steps = np.nonzero(np.asarray(spikes))
+        ax.scatter(steps, neurons, marker="|", s=30, lw=1, color="k")
+        ax.set_ylabel(f"{label}\nneuron", fontsize=8)
+        ax.set_ylim(-1, np.shape(spikes)[0])
+        ax.grid(alpha=0.2)
+    axes[-1, 0].set_xlabel("time step")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    path = _save(fig, path)
+    plt.close(fig)
+    return path

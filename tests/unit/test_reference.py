@@ -155,7 +155,7 @@ def test_gemm_dtype_follows_the_bound():
 
 @pytest.mark.parametrize("net", [roy()[1], random_net(5), random_net(6, weight_max=3)])
 def test_every_gemm_path_and_the_bounded_step_agree(net):
-    x = torch.from_numpy(spikes(7, net.in_features, 12)).permute(2, 0, 1).contiguous()
+    x = torch.from_numpy(spikes(7, net.in_features, 12))
     keep = [True] * len(net.layers)
     cpu = torch.device("cpu")
     auto = [_plan(layer, cpu, 12) for layer in net.layers]

@@ -1,0 +1,113 @@
+"""Regenerate the committed exports and their golden spikes.
+
+    .venv/bin/python netx_exports/regenerate.py            # rewrites netx_exports/roy_ae_digits/
+
+What it does, for ``roy_ae_digits``:
+
+1. trains the Roy et al. AE-SNN 64-16-64 on scikit-learn's bundled digits (8 epochs, seed 0,
+   fp32 gradients, 1 thread), the same code path as ``spikecodec quickstart``;
+2. quantizes and exports it (``export.h5``, a NetX HDF5 file lava-dl loads unchanged);
+3. encodes the first 16 test digits with the export's Poisson encoder and eval seed, runs them on
+   the **Lava simulator** (``Loihi2SimCfg(select_tag="fixed_pt")``) and stores input and every
+   layer's output spikes in ``golden.npz`` (uint8, ``(batch, neurons, time)``, output aligned to
+   the input);
+4. checks that the reference engine reproduces the golden spikes exactly, and writes
+   ``manifest.json`` (versions, shapes, spike counts, sha256 of the files).
+
+CI (tests/integration/test_netx_exports.py) replays ``golden.npz`` through the committed
+``export.h5`` on the reference engine and on the Lava simulator and requires exact equality.
+Retraining on another machine may give other weights (float summation order differs between
+CPUs), which is why the export itself is committed rather than regenerated in CI; a slow test
+runs this script into a temporary folder to keep it working.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+GOLDEN_SAMPLES = 16
+SETTINGS = ["data.dataset=digits", "model.hidden=16", "model.bf16_grads=false",
+            "train.epochs=8", "train.batch_size=50", "train.threads=1", "train.seed=0",
+            "ann.enabled=false"]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def regenerate_roy_ae_digits(out_dir: Path, *, show_progress: bool = False) -> dict[str, Any]:
+    """Train, export and record golden spikes into ``out_dir``; return the manifest."""
+    from spikecodec.deploy.backends import run
+    from spikecodec.train import config as config_io
+    from spikecodec.train.datasets import load_images
+    from spikecodec.train.pipeline import encode, export_run
+    from spikecodec.train.roy_training import RoyAEConfig, train_roy_ae
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = config_io.load(RoyAEConfig, None, SETTINGS)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = train_roy_ae(cfg, tmp, show_progress=show_progress, log=lambda _: None)
+        net, export = export_run(tmp, out_dir / "export.h5")
+    images = load_images("digits", "test", limit=GOLDEN_SAMPLES).images
+    x = encode(net, images, seed=net.metadata["eval_seed"]).numpy().astype(np.uint8)
+    lava = run(net, x, backend="lava-sim", probe=True)
+    reference = run(net, x, backend="reference", probe=True)
+    for layer, a, b in zip(net.layers, lava.layers, reference.layers, strict=True):
+        if not np.array_equal(a, b):
+            raise RuntimeError(f"reference engine and Lava disagree on layer {layer.name}")
+    golden = out_dir / "golden.npz"
+    tmp_golden = out_dir / ".golden.tmp.npz"
+    np.savez_compressed(tmp_golden, input=x,
+                        **{f"layer_{layer.name}": s for layer, s in
+                           zip(net.layers, lava.layers, strict=True)})
+    os.replace(tmp_golden, golden)
+    manifest = {
+        "name": "roy_ae_digits",
+        "produced_by": "netx_exports/regenerate.py",
+        "settings": SETTINGS,
+        "network": [net.in_features] + [layer.out_features for layer in net.layers],
+        "num_steps": net.num_steps,
+        "golden_samples": GOLDEN_SAMPLES,
+        "golden_engine": "lava-sim (Loihi2SimCfg fixed_pt); reference engine equal",
+        "spikes": {layer.name: int(s.sum()) for layer, s in
+                   zip(net.layers, lava.layers, strict=True)},
+        "float_test_mse": results["metrics"]["snn"]["mse"],
+        "versions": _versions(),
+        "sha256": {p.name: sha256(p) for p in (export, golden)},
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    out = {}
+    for dist in ("spikecodec", "lava-nc", "lava-dl", "torch", "numpy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(HERE / "roy_ae_digits"))
+    args = parser.parse_args(argv)
+    manifest = regenerate_roy_ae_digits(Path(args.out), show_progress=True)
+    print(json.dumps({k: manifest[k] for k in ("network", "spikes", "float_test_mse")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Parity report: the float training model, the reference engine and the Lava simulator on the
+same input spikes, layer by layer.
+
+This answers the question lava-dl users ask most (lava-dl issues #63, #77, #92: "my exported
+network behaves differently in Lava"): for each layer, which fraction of (sample, neuron, step)
+entries agree with the reference engine and how many samples agree exactly, plus the task
+metric for each engine. The reference engine also counts the places where Lava's 24-bit current
+wrap or voltage saturation changed the state -- the only arithmetic training does not model.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from spikecodec.deploy.backends import run
+from spikecodec.deploy.metrics import image_mse, spike_mse
+from spikecodec.deploy.network import FixedPointNetwork
+from spikecodec.train.quantize import REBUILDERS, float_layers
+
+ENGINES = ("float", "reference", "lava-sim")
+
+
+def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
+                  images: torch.Tensor | None = None, engines: tuple[str, ...] = ENGINES,
+                  show_progress: bool = False) -> dict[str, Any]:
+    """Run ``spikes (batch, in, time)`` on each engine; compare every layer with the reference.
+
+    ``float`` is skipped (and said so) when the export's model kind has no training model here.
+    ``images`` (``(batch, pixels)``) selects the reconstruction MSE as the metric, otherwise
+    Spike-MSE of the output.
+    """
+    layers: dict[str, list[np.ndarray]] = {}
+    notes = []
+    stats: dict[str, Any] = {}
+    for engine in ("reference",) + tuple(e for e in engines if e != "reference"):
+        if engine == "float":
+            if net.metadata.get("model_kind") not in REBUILDERS:
+                notes.append("float: no training model for this export's model kind; skipped")
+                continue
+            layers[engine] = float_layers(net, spikes)
+        else:
+            result = run(net, spikes, backend=engine, probe=True, show_progress=show_progress)
+            layers[engine] = result.layers
+            stats[engine] = result.stats
+    ref = layers["reference"]
+    rows = []
+    for engine, outs in layers.items():
+        out = torch.from_numpy(outs[-1].astype(np.float32))
+        metric = (image_mse(images, out) if images is not None
+                  else spike_mse(torch.as_tensor(spikes).float(), out)).mean().item()
+        per_layer = []
+        for layer, a, b in zip(net.layers, outs, ref, strict=True):
+            per_layer.append({
+                "layer": layer.name,
+                "agreement": float((a == b).mean()),
+                "samples_equal": int((a == b).reshape(len(a), -1).all(axis=1).sum()),
+                "spikes": int(a.sum()),
+            })
+        rows.append({"engine": engine, "metric": metric, "layers": per_layer})
+    ref_stats = stats.get("reference", {})
+    return {"samples": int(len(spikes)), "metric": "mse" if images is not None else "spike_mse",
+            "engines": rows, "u_wraps": ref_stats.get("u_wraps"),
+            "v_clips": ref_stats.get("v_clips"), "notes": notes}
+
+
+def format_parity(report: dict[str, Any]) -> str:
+    """The report as a plain-text table."""
+    lines = [f"parity on {report['samples']} samples (agreement with the reference engine)",
+             f"{'engine':<10} {'layer':<10} {'agreement':>10} {'equal samples':>14} "
+             f"{'spikes':>9} {report['metric']:>10}"]
+    for row in report["engines"]:
+        for i, layer in enumerate(row["layers"]):
+            metric = f"{row['metric']:.4f}" if i == len(row["layers"]) - 1 else ""
+            lines.append(f"{row['engine'] if i == 0 else '':<10} {layer['layer']:<10} "
+                         f"{100 * layer['agreement']:>9.3f}% "
+                         f"{layer['samples_equal']:>7}/{report['samples']:<6} "
+                         f"{layer['spikes']:>9} {metric:>10}")
+    if report.get("u_wraps") is not None:
+        lines.append(f"Lava arithmetic the training model does not have: current wraps "
+                     f"{report['u_wraps']}, voltage clips {report['v_clips']}")
+    lines.extend(report["notes"])
+    return "\n".join(lines)
