@@ -5,13 +5,14 @@ The scripts run as ``.venv/bin/python benchmarks/<script>.py`` from the repo roo
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
+
+from spikecodec.atomic import write_json
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -20,12 +21,9 @@ DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"  # holds mnist/ and fash
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` as indented JSON via a temp file and ``os.replace``."""
+    """Write ``payload`` as indented JSON atomically (creating the folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json(path, payload)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -36,6 +36,7 @@ import h5py
 import numpy as np
 
 from spikecodec import __version__
+from spikecodec.atomic import atomic_path
 from spikecodec.deploy.network import (
     FORMAT_VERSION,
     CubaNeuron,
@@ -103,18 +104,9 @@ def write_hdf5(net: FixedPointNetwork, path: str | os.PathLike) -> Path:
     """Write ``net`` to ``path`` atomically; return the path."""
     if not isinstance(net, FixedPointNetwork):
         raise ConfigError(f"write_hdf5 needs a FixedPointNetwork, got {type(net).__name__}")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            _write(f, net)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        _write(f, net)
+    return Path(path)
 
 
 def _write(f: h5py.File, net: FixedPointNetwork) -> None:

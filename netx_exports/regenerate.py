@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -46,6 +45,7 @@ def sha256(path: Path) -> str:
 
 def regenerate_roy_ae_digits(out_dir: Path, *, show_progress: bool = False) -> dict[str, Any]:
     """Train, export and record golden spikes into ``out_dir``; return the manifest."""
+    from spikecodec.atomic import atomic_path, write_json
     from spikecodec.deploy.backends import run
     from spikecodec.train import config as config_io
     from spikecodec.train.datasets import load_images
@@ -65,11 +65,9 @@ def regenerate_roy_ae_digits(out_dir: Path, *, show_progress: bool = False) -> d
         if not np.array_equal(a, b):
             raise RuntimeError(f"reference engine and Lava disagree on layer {layer.name}")
     golden = out_dir / "golden.npz"
-    tmp_golden = out_dir / ".golden.tmp.npz"
-    np.savez_compressed(tmp_golden, input=x,
-                        **{f"layer_{layer.name}": s for layer, s in
-                           zip(net.layers, lava.layers, strict=True)})
-    os.replace(tmp_golden, golden)
+    with atomic_path(golden) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, input=x, **{f"layer_{layer.name}": s for layer, s in
+                                            zip(net.layers, lava.layers, strict=True)})
     manifest = {
         "name": "roy_ae_digits",
         "produced_by": "netx_exports/regenerate.py",
@@ -84,7 +82,7 @@ def regenerate_roy_ae_digits(out_dir: Path, *, show_progress: bool = False) -> d
         "versions": _versions(),
         "sha256": {p.name: sha256(p) for p in (export, golden)},
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json(out_dir / "manifest.json", manifest)
     return manifest
 
 

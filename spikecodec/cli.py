@@ -16,13 +16,13 @@ it. Bad input exits with status 2 and a one-line message.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from spikecodec import __version__
+from spikecodec.atomic import atomic_path, write_json
 from spikecodec.errors import ConfigError, SpikecodecError
 
 BACKEND_CHOICES = ["reference", "lava-sim", "loihi2"]
@@ -153,17 +153,14 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{result.spikes.sum() / len(x):.1f}")
     if args.out:
         out = Path(args.out)
-        tmp = out.with_name(f".{out.name}.tmp.npz")
-        np.savez_compressed(tmp, input=x.numpy().astype(np.uint8), output=result.spikes,
-                            labels=split.labels.numpy())
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp, open(tmp, "wb") as fh:  # a handle: numpy adds no suffix
+            np.savez_compressed(fh, input=x.numpy().astype(np.uint8), output=result.spikes,
+                                labels=split.labels.numpy())
         print(f"wrote {out} (input and output spikes, (batch, neurons, time))")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import json
-
     from spikecodec.train.pipeline import evaluate_export
 
     net = _load_export(args.export)
@@ -179,10 +176,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if float_metrics:
         print(f"float model at training time: MSE {float_metrics['mse']:.4f}")
     if args.out:
-        out = Path(args.out)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-        os.replace(tmp, out)
+        write_json(args.out, metrics)
     return 0
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from spikecodec.atomic import atomic_path
 from spikecodec.errors import CheckpointError
 
 FORMAT = 1
@@ -15,18 +16,9 @@ FORMAT = 1
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to ``path`` atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike, *, model_kind: str) -> dict[str, Any]:

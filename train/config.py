@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from spikecodec.atomic import write_text
 from spikecodec.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -198,8 +199,4 @@ def dumps(cfg: Any) -> str:
 
 def save(cfg: Any, path: str | os.PathLike) -> Path:
     """Write the resolved config atomically (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps(cfg))
-    os.replace(tmp, path)
-    return path
+    return write_text(path, dumps(cfg))

@@ -8,7 +8,6 @@ directory.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from spikecodec.atomic import write_json
 from spikecodec.deploy.backends import run
 from spikecodec.deploy.metrics import image_mse
 from spikecodec.train import plots
@@ -81,9 +81,7 @@ def deploy_run(run_dir: str | os.PathLike, *, lava_samples: int = 40, data_dir: 
         "synops_per_sample_float": synaptic_ops(net, x.numpy().astype(np.uint8), float_out),
     }
     _figures(run_dir, net, test, float_out, ref_run, lava_run if n > 0 else None, x)
-    tmp = run_dir / ".deployed.json.tmp"
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, run_dir / "deployed.json")
+    write_json(run_dir / "deployed.json", results)
     return results
 
 

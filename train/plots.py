@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from spikecodec.atomic import atomic_path
+
 
 def _pyplot():
     import matplotlib
@@ -18,11 +20,9 @@ def _pyplot():
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    return Path(path)
 
 
 def reconstruction_grid(rows: Sequence[tuple[str, np.ndarray]], shape: tuple[int, int],

@@ -15,7 +15,6 @@ Differences from the paper, on purpose:
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -25,6 +24,7 @@ from typing import Any, Callable
 
 import torch
 
+from spikecodec.atomic import write_json
 from spikecodec.deploy.metrics import image_mse, spike_mse, znorm_mse
 from spikecodec.errors import ConfigError
 from spikecodec.train import config as config_io
@@ -302,7 +302,5 @@ def train_roy_ae(cfg: RoyAEConfig, run_dir: str | os.PathLike, *, resume: bool =
     plots.training_curve({"membrane-potential loss": losses}, run_dir / "loss.png")
     results["files"] = {name: name for name in
                         ("config.toml", "checkpoint.pt", "reconstructions.png", "loss.png")}
-    tmp = run_dir / ".results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, run_dir / "results.json")
+    write_json(run_dir / "results.json", results)
     return results

@@ -135,3 +135,10 @@ def test_quickstart_runs_the_whole_path(tmp_path, capsys):
     deployed = json.loads((out / "deployed.json").read_text())
     assert deployed["reference"]["samples"] == 360 and deployed["lava_sim"]["samples_equal"] == 4
     assert deployed["reference"]["mse"] == pytest.approx(deployed["float"]["mse"])
+
+
+def test_cli_loihi2_without_lava_loihi_says_what_is_missing(exported, capsys):
+    assert main(["run", str(exported[1]), "--backend", "loihi2", "--samples", "2",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spikecodec: error:") and "lava-loihi" in err and "lava-sim" in err
