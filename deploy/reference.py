@@ -1,17 +1,18 @@
 """The ``reference`` backend: Lava's fixed_pt arithmetic, many samples at once, in torch.
 
-For a chunk of ``B`` samples, time step by time step, layer by layer (no ``(T, B, n)``
-temporaries; each sample starts from zero state):
+For a chunk of ``B`` samples, time step by time step, layer by layer (each sample starts from
+zero state):
 
 1. *Synapse*: the layer's input spikes ``(B, in)`` times the weight mantissas that Lava's Dense
    really uses (:func:`spikecodec.deploy.weights.lava_weights`) in one GEMM, then Lava's floor
-   shift of the sum by the weight exponent and ``<< 6`` into state units.
+   shift of the sum by the weight exponent and ``<< 6`` into state units. The first layer's
+   input does not depend on any state: it runs as one GEMM per ``TIME_BLOCK`` steps.
 2. *Neurons*: :func:`spikecodec.lava_procs.cuba.cuba_step_hits`, i.e. ``cuba_step(...,
    bounded=True)`` -- the equations, the int32 / 24-bit wrap of the current and the saturation
    of the voltage are written once, in :mod:`spikecodec.lava_procs.cuba` -- on int64 state, with
    ``bias_mant << 6`` per neuron added to the voltage. Where bounds on ``|u|`` and ``|v|`` prove
    that no wrap or clip can happen (:func:`_bounds_reachable`; every trained network so far) the
-   plain ``cuba_step`` runs instead: the same numbers, half the operations.
+   plain ``cuba_step`` runs instead, on int32 state: the same numbers, about half the time.
 
 Alignment: every layer runs with *no* delay from zero state, so output step ``t`` answers input
 step ``t`` and layer ``l`` at step ``t`` reads layer ``l - 1`` at step ``t``. That is what the
@@ -28,6 +29,15 @@ the bound fits its significand: float32 below 2^24 (784 inputs x 256 < 2^18), fl
 2^53, beyond that :class:`~spikecodec.errors.ConfigError` (TF32 on a GPU is exact too: the
 mantissas have at most 9 bits). Scaling by powers of two and ``floor`` are exact in float. The
 neuron loop is integer arithmetic; int64 cannot overflow (``|a| < 2^59``, state ``< 2^32``).
+Where the bounds are unreachable, the induction behind :func:`_bounds_reachable` bounds every
+intermediate of a step: ``|a|, |u| < 2^23`` and ``|rstz(v) + u|``, ``|rstz(v) + u + bias| <=
+2^23 - 1``; so the synaptic input and the state are int32 (the GEMM's int32 sums, ``< 2^31``,
+and their shifts included), and :func:`~spikecodec.lava_procs.cuba.rstz` decays int32 exactly.
+
+Memory traffic, not arithmetic, bounds the neuron loop. Measured on 2 CPU cores, chunks of 512
+samples beat 1024 (cache); the first layer reads the input transposed once per chunk (a strided
+gather every step costs more); spikes go straight into the output arrays with strided
+``[:, :, t]`` byte copies, which beat collecting ``(T, B, n)`` and transposing once.
 
 ``stats``: ``u_wraps`` / ``v_clips`` count, per layer, the steps x neurons x samples where Lava's
 bounds changed the current / voltage (zero for a network whose training forward is exact),
@@ -36,7 +46,7 @@ bounds changed the current / voltage (zero for a network whose training forward 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -58,6 +68,7 @@ from spikecodec.lava_procs.cuba import (
 
 FLOAT32_EXACT = 2**24  # integers below this are exact in float32 (and their sums, while below)
 FLOAT64_EXACT = 2**53
+TIME_BLOCK = 16  # steps of first-layer input computed at once: (B, 16, n) int32/int64 at most
 
 
 @dataclass(frozen=True)
@@ -67,8 +78,9 @@ class _LayerPlan:
     weight_t: torch.Tensor  # (in, out) Lava's mantissas >> mant_shift, in the GEMM dtype
     mant_shift: int  # mantissa = weight_t << mant_shift (> 0 only to fit int8)
     exponent: int  # Lava's weight exponent (a floor shift of the sum)
-    params: CubaParams  # neuron, in state units (bias: an int64 tensor (out,) or 0)
+    params: CubaParams  # neuron, in state units (bias: a tensor (out,) of dtype `state`, or 0)
     bounded: bool  # Lava's wrap / clip can be reached (else the plain step is the same)
+    state: torch.dtype  # int32 where |u|, |v| < 2^24 is proven (module docstring), else int64
 
     @property
     def gemm(self) -> str:
@@ -76,7 +88,7 @@ class _LayerPlan:
 
 
 def run_reference(net: FixedPointNetwork, spikes: np.ndarray, *, probe: bool = False,
-                  show_progress: bool = False, batch_size: int = 1024,
+                  show_progress: bool = False, batch_size: int = 512,
                   device: str | torch.device = "cpu") -> RunResult:
     """Run binary ``spikes (batch, in_features, T)`` through ``net``, ``batch_size`` at a time.
 
@@ -102,11 +114,14 @@ def run_reference(net: FixedPointNetwork, spikes: np.ndarray, *, probe: bool = F
     for lo in range(0, batch, batch_size):
         hi = min(lo + batch_size, batch)
         part = x[lo:hi] if x.flags.writeable else x[lo:hi].copy()  # torch wants writable
-        s = torch.from_numpy(part).to(device)  # (B, in, T); a step is a strided view
-        recorded, wraps, clips = _run_chunk(plans, s, keep)
-        for i, rec in enumerate(recorded):
-            if rec is not None:
-                outs[i][lo:hi] = rec.cpu().numpy()
+        s = torch.from_numpy(part).to(device)  # (B, in, T)
+        views = [None if out is None else torch.from_numpy(out[lo:hi]) for out in outs]
+        targets = views if device.type == "cpu" else \
+            [None if v is None else torch.empty_like(v, device=device) for v in views]
+        wraps, clips = _run_chunk(plans, s, targets)
+        for i, (view, target) in enumerate(zip(views, targets, strict=True)):
+            if view is not target:
+                view.copy_(target)  # from the device
             u_wraps[i] += wraps[i]
             v_clips[i] += clips[i]
         if bar is not None:
@@ -182,58 +197,65 @@ def _plan(layer: DenseLayer, device: torch.device, steps: int, *,
     elif dtype is None:
         dtype = _gemm_dtype(synaptic_bound(mantissa, 0))
     n = layer.neuron
-    bias, bias_max = 0, 0
-    if layer.bias is not None and np.any(layer.bias):
-        bias_np = np.asarray(layer.bias, dtype=np.int64) << STATE_EXP
-        bias, bias_max = torch.as_tensor(bias_np, device=device), int(np.abs(bias_np).max())
-    params = CubaParams(du=n.i_decay, dv=n.v_decay, vth=n.v_th_mant << STATE_EXP, bias=bias)
+    bias_np = np.asarray(0 if layer.bias is None else layer.bias, dtype=np.int64) << STATE_EXP
+    params = CubaParams(du=n.i_decay, dv=n.v_decay, vth=n.v_th_mant << STATE_EXP)
     shift = shift or 0
-    if bounded is None:
-        a_max = synaptic_bound(mantissa << shift, exponent) << STATE_EXP
-        bounded = _bounds_reachable(a_max, params, bias_max, steps)
+    a_max = synaptic_bound(mantissa << shift, exponent) << STATE_EXP
+    reachable = _bounds_reachable(a_max, params, int(np.abs(bias_np).max()), steps)
+    bounded = reachable if bounded is None else bounded
+    state = torch.int64 if bounded or reachable else torch.int32
+    if np.any(bias_np):
+        params = replace(params, bias=torch.as_tensor(bias_np, dtype=state, device=device))
     weight_t = torch.as_tensor(mantissa.T.copy(), dtype=dtype, device=device)
-    return _LayerPlan(weight_t, shift, exponent, params, bounded)
+    return _LayerPlan(weight_t, shift, exponent, params, bounded, state)
 
 
-def _run_chunk(plans: list[_LayerPlan], x: torch.Tensor, keep: list[bool]):
-    """Input spikes ``(B, in, T)`` uint8 -> per layer ``(B, n, T)`` uint8 spikes (or None where
-    not kept), wrap counts and clip counts. Time is the outer loop: no ``(T, B, n)``
-    temporaries; each step reads and writes strided ``[:, :, t]`` views in place."""
+def _run_chunk(plans: list[_LayerPlan], x: torch.Tensor, out: list[torch.Tensor | None]):
+    """Input spikes ``(B, in, T)`` uint8 -> layer ``i``'s spikes written into ``out[i]``
+    ``(B, n, T)`` uint8 (skipped where None); returns the wrap and clip counts per layer.
+
+    Time is the outer loop, each step writing strided ``[:, :, t]`` views in place. The first
+    layer's synaptic input needs no state: it is one GEMM per ``TIME_BLOCK`` steps, on the
+    input transposed once to ``(B, steps, in)``, instead of a strided gather every step."""
     batch, _, steps = x.shape
-    states, recorded, wraps, clips = [], [], [], []
-    for plan, k in zip(plans, keep, strict=True):
-        zeros = torch.zeros((batch, plan.weight_t.shape[1]), dtype=torch.int64, device=x.device)
+    states, wraps, clips = [], [], []
+    for plan in plans:
+        zeros = torch.zeros((batch, plan.weight_t.shape[1]), dtype=plan.state, device=x.device)
         states.append(CubaState(zeros, zeros))
-        recorded.append(torch.empty(zeros.shape + (steps,), dtype=torch.uint8, device=x.device)
-                        if k else None)
         wraps.append(torch.zeros_like(zeros, dtype=torch.int32) if plan.bounded else None)
         clips.append(torch.zeros_like(zeros, dtype=torch.int32) if plan.bounded else None)
     for t in range(steps):
-        s = x[:, :, t]
+        if t % TIME_BLOCK == 0:  # the first layer's input for the next block of steps
+            block = x[:, :, t:t + TIME_BLOCK].transpose(1, 2).contiguous()  # (B, block, in)
+            first = _synaptic_input(plans[0], block.view(-1, block.shape[2]))
+            first = first.view(batch, block.shape[1], -1)
+        s = None  # spikes of the layer below: 0/1 bool (B, n)
         for i, plan in enumerate(plans):
-            a = _synaptic_input(plan, s)
+            a = first[:, t % TIME_BLOCK] if i == 0 else _synaptic_input(plan, s)
             if plan.bounded:
                 states[i], _, s, hits = cuba_step_hits(states[i], a, plan.params)
                 wraps[i] += hits.u_wrapped
                 clips[i] += hits.v_clipped
             else:
-                states[i], _, s = cuba_step(states[i], a, plan.params)
-            if recorded[i] is not None:
-                recorded[i][:, :, t] = s
+                states[i], _, s = cuba_step(states[i], a, plan.params, voltage=False)
+            if out[i] is not None:
+                out[i][:, :, t] = s.view(torch.uint8)  # a plain byte copy: faster than a cast
     counts = [[0 if c is None else int(c.sum()) for c in cs] for cs in (wraps, clips)]
-    return recorded, counts[0], counts[1]
+    return counts[0], counts[1]
 
 
 def _synaptic_input(plan: _LayerPlan, s: torch.Tensor) -> torch.Tensor:
-    """Spikes ``(B, in)`` -> Lava's Dense output in state units ``(B, out)`` int64, exactly:
-    the GEMM sums are exact integers, and scaling by powers of two and ``floor`` are exact."""
+    """Contiguous spikes ``(B, in)`` (0/1, one byte each) -> Lava's Dense output in state units
+    ``(B, out)`` of dtype ``plan.state``, exactly: the GEMM sums are exact integers, and scaling
+    by powers of two and ``floor`` are exact (in int32 too: ``|a| < 2^23`` where it is int32)."""
     shift = plan.mant_shift + plan.exponent  # sum of mantissas = GEMM sum << mant_shift
     if plan.weight_t.dtype == torch.int8:
-        z = torch._int_mm(s.to(torch.int8), plan.weight_t).to(torch.int64)
+        z = torch._int_mm(s.view(torch.int8), plan.weight_t).to(plan.state)  # int32 sums
         if shift < 0:
-            z = z >> -shift  # Lava's floor shift of the sum
-        return z << (max(shift, 0) + STATE_EXP)
+            z >>= -shift  # Lava's floor shift of the sum
+        z <<= max(shift, 0) + STATE_EXP
+        return z
     z = s.to(plan.weight_t.dtype) @ plan.weight_t
     if shift < 0:
         z = torch.floor_(z.mul_(2.0 ** shift))  # Lava's floor shift of the sum
-    return z.mul_(2.0 ** (max(shift, 0) + STATE_EXP)).to(torch.int64)
+    return z.mul_(2.0 ** (max(shift, 0) + STATE_EXP)).to(plan.state)

@@ -64,9 +64,9 @@ def lava_weights(weight: np.ndarray) -> tuple[np.ndarray, int]:
         if hi > 0:
             k = min(k, _floor_log2_ratio(127, hi))
         k += 1
-    n = WEIGHT_BITS
-    while n > 0 and np.any(w % (1 << n)):
-        n -= 1
+    # trailing zero bits shared by all weights (at most 8): those of the bitwise OR of them all
+    common = int(np.bitwise_or.reduce(w, axis=None))
+    n = min(WEIGHT_BITS, (common & -common).bit_length() - 1) if common else WEIGHT_BITS
     num_weight_bits = WEIGHT_BITS - k - (n - mixed)
     shifted = w << k
 

@@ -19,6 +19,7 @@ from spikecodec.lava_procs.cuba import (
     clip_voltage,
     cuba_step,
     cuba_step_hits,
+    rstz,
     wrap_current,
     wrap_int32,
 )
@@ -188,3 +189,78 @@ def test_hits_mark_where_the_bounds_changed_the_state():
 def test_params_reject_non_integer_bias(bias):
     with pytest.raises(ValueError, match="bias"):
         CubaParams(du=1, dv=1, vth=1, bias=bias)
+
+
+INT32_EDGES = [0, 1, -1, 4095, -4095, 4096, -4096, 4097, -4097, M - 1, -(M - 1), M, -M, M + 1,
+               -M - 1, 2**31 - 1, -(2**31) + 1, -(2**31)]
+DECAYS = [0, 1, 410, 4095, 4096]
+
+
+@pytest.mark.parametrize("xp", [np, torch])
+@pytest.mark.parametrize("decay", DECAYS)
+def test_rstz_int32_through_float64_equals_int64(xp, decay):
+    rng = np.random.default_rng(decay)
+    x = np.concatenate([INT32_EDGES, rng.integers(-(2**31), 2**31, 5000),
+                        rng.integers(-(2**24), 2**24, 5000)]).astype(np.int64)
+    conv = (lambda a: a) if xp is np else torch.from_numpy
+    exact = np.asarray(rstz(conv(x), 4096 - decay))
+    fast = rstz(conv(x.astype(np.int32)), 4096 - decay)
+    assert str(fast.dtype).endswith("int32")
+    np.testing.assert_array_equal(np.asarray(fast).astype(np.int64), exact)
+    want = [(abs(int(v)) * (4096 - decay) >> 12) * (1 if v >= 0 else -1) for v in x[:40]]
+    assert exact[:40].tolist() == want  # and the int64 path is the definition
+
+
+@pytest.mark.parametrize("xp", [np, torch])
+@pytest.mark.parametrize("du", DECAYS)
+@pytest.mark.parametrize("dv", DECAYS)
+def test_int32_state_equals_int64_state(xp, du, dv):
+    """Random drive up to 2^21 (so |u| passes 2^23 when the current does not decay), negative
+    values and a per-neuron bias: 20 steps stay below 2^31, and int32 must equal int64."""
+    rng = np.random.default_rng(100 * du + dv)
+    n, steps = 64, 20
+    a = rng.integers(-(2**21), 2**21, (steps, n)) * rng.choice([0, 1], (steps, n), p=[0.3, 0.7])
+    bias = rng.integers(-(2**18), 2**18, n)
+    traces = []
+    for dtype in (np.int64, np.int32):
+        conv = (lambda v, dtype=dtype: v.astype(dtype)) if xp is np else \
+            (lambda v, dtype=dtype: torch.from_numpy(v.astype(dtype)))
+        p = CubaParams(du=du, dv=dv, vth=2**22, bias=conv(bias))
+        state = CubaState(conv(np.zeros(n)), conv(np.zeros(n)))
+        trace = []
+        for t in range(steps):
+            state, v, spikes = cuba_step(state, conv(a[t]), p)
+            trace.append([np.asarray(q).astype(np.int64) for q in (state.u, state.v, v, spikes)])
+        assert str(state.v.dtype).endswith("int32") == (dtype is np.int32)
+        traces.append(trace)
+    for exact, fast in zip(*traces, strict=True):
+        for x, y in zip(exact, fast, strict=True):
+            np.testing.assert_array_equal(x, y)
+    if du == 0:
+        assert max(np.abs(step[0]).max() for step in traces[0]) > M  # beyond 24 bits
+
+
+@pytest.mark.parametrize("xp", [np, torch])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_voltage_false_resets_in_place_to_the_same_state(xp, dtype):
+    rng = np.random.default_rng(7)
+    conv = (lambda v: v.astype(dtype)) if xp is np else \
+        (lambda v: torch.from_numpy(v.astype(dtype)))
+    p = CubaParams(du=1024, dv=410, vth=2**16, bias=conv(rng.integers(-999, 999, 32)))
+    s1 = s2 = CubaState(conv(np.zeros(32)), conv(np.zeros(32)))
+    fired = 0
+    for _ in range(25):
+        a = conv(rng.integers(-(2**16), 2**17, 32))
+        s1, v1, k1 = cuba_step(s1, a, p)
+        s2, v2, k2 = cuba_step(s2, a, p, voltage=False)
+        assert v2 is None
+        for x, y in zip((*s1, k1), (*s2, k2), strict=True):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+        fired += int(k1.sum())
+    assert fired > 0
+
+
+def test_bounded_step_refuses_int32_state():
+    state = CubaState(np.zeros(3, np.int32), np.zeros(3, np.int32))
+    with pytest.raises(TypeError, match="int64"):
+        cuba_step(state, np.zeros(3, np.int32), CubaParams(du=1, dv=1, vth=1), bounded=True)

@@ -11,6 +11,7 @@ import torch
 from spikecodec.deploy.backends import run
 from spikecodec.deploy.network import CubaNeuron, DenseLayer, FixedPointNetwork, InputSpec
 from spikecodec.deploy.reference import (
+    TIME_BLOCK,
     _gemm_dtype,
     _plan,
     _run_chunk,
@@ -153,19 +154,26 @@ def test_gemm_dtype_follows_the_bound():
         _gemm_dtype(2**53)
 
 
+def chunk(plans, x: torch.Tensor):
+    """Every layer's spikes ``(B, n, T)`` uint8, wrap counts and clip counts."""
+    out = [torch.empty((x.shape[0], p.weight_t.shape[1], x.shape[2]), dtype=torch.uint8)
+           for p in plans]
+    wraps, clips = _run_chunk(plans, x, out)
+    return out, wraps, clips
+
+
 @pytest.mark.parametrize("net", [roy()[1], random_net(5), random_net(6, weight_max=3)])
 def test_every_gemm_path_and_the_bounded_step_agree(net):
     x = torch.from_numpy(spikes(7, net.in_features, 12))
-    keep = [True] * len(net.layers)
     cpu = torch.device("cpu")
     auto = [_plan(layer, cpu, 12) for layer in net.layers]
     assert {p.gemm for p in auto} <= {"int8", "float32"}
-    expected, _, _ = _run_chunk(auto, x, keep)
+    expected, _, _ = chunk(auto, x)
     for dtype in (torch.float32, torch.float64):
         for bounded in (False, True):
             plans = [_plan(layer, cpu, 12, dtype=dtype, bounded=bounded) for layer in net.layers]
             assert [p.gemm for p in plans] == [str(dtype)[6:]] * len(plans)
-            got, wraps, clips = _run_chunk(plans, x, keep)
+            got, wraps, clips = chunk(plans, x)
             assert wraps == clips == [0] * len(plans)
             for a, b in zip(got, expected, strict=True):
                 assert torch.equal(a, b)
@@ -173,9 +181,30 @@ def test_every_gemm_path_and_the_bounded_step_agree(net):
 
 def test_roy_network_skips_the_bounds():
     _, net = roy()
-    assert not any(_plan(layer, torch.device("cpu"), T).bounded for layer in net.layers)
+    cpu = torch.device("cpu")
+    assert not any(_plan(layer, cpu, T).bounded for layer in net.layers)
+    assert all(_plan(layer, cpu, T).state == torch.int32 for layer in net.layers)
     wrapping = random_net(2, sizes=(300, 20), weight_min=0, i_decay=1, v_th=2**17 - 1)
-    assert _plan(wrapping.layers[0], torch.device("cpu"), 12).bounded
+    plan = _plan(wrapping.layers[0], cpu, 12)
+    assert plan.bounded and plan.state == torch.int64
+    forced = _plan(wrapping.layers[0], cpu, 12, bounded=False)  # reachable: int32 is not proven
+    assert not forced.bounded and forced.state == torch.int64
+
+
+@pytest.mark.parametrize("case", ["int32", "bounded"])
+def test_more_steps_than_a_time_block(case):
+    """The first layer's input is computed TIME_BLOCK steps at a time: a ragged last block."""
+    steps = 2 * TIME_BLOCK + 3
+    net = random_net(8, weight_max=3, i_decay=4096, v_decay=410, v_th=2) if case == "int32" \
+        else random_net(2, sizes=(300, 20), weight_min=0, i_decay=1, v_th=2**17 - 1, bias=False)
+    net = FixedPointNetwork(net.layers, InputSpec("spikes", steps, (net.in_features,)))
+    plans = [_plan(layer, torch.device("cpu"), steps) for layer in net.layers]
+    assert plans[0].state == (torch.int32 if case == "int32" else torch.int64)
+    x = spikes(3, net.in_features, steps, rate=0.5)
+    result = run_reference(net, x, probe=True, batch_size=2)
+    for ours, theirs in zip(result.layers, numpy_loop(net, x), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert result.spikes[:, :, TIME_BLOCK:].sum() > 0
 
 
 @pytest.mark.parametrize("bad,error", [
