@@ -21,20 +21,14 @@ from spikecodec.deploy.backends import run
 from spikecodec.deploy.metrics import image_mse
 from spikecodec.train import plots
 from spikecodec.train.datasets import load_images
+from spikecodec.train.parity import agreement, samples_equal
 from spikecodec.train.pipeline import evaluate_export, export_run, synaptic_ops
 from spikecodec.train.quantize import float_layers
 
 
 def _agreement(net, a: list[np.ndarray], b: list[np.ndarray]) -> dict[str, float]:
-    """Per layer: fraction of equal (sample, neuron, step) entries."""
-    return {layer.name: float((x == y).mean())
-            for layer, x, y in zip(net.layers, a, b, strict=True)}
-
-
-def _samples_equal(a: list[np.ndarray], b: list[np.ndarray]) -> int:
-    """Samples whose spikes agree in every layer."""
-    equal = [(x == y).reshape(len(x), -1).all(axis=1) for x, y in zip(a, b, strict=True)]
-    return int(np.all(equal, axis=0).sum())
+    """Per layer name: fraction of equal (sample, neuron, step) entries."""
+    return {layer.name: agreement(x, y) for layer, x, y in zip(net.layers, a, b, strict=True)}
 
 
 def deploy_run(run_dir: str | os.PathLike, *, lava_samples: int = 40, data_dir: str | None = None,
@@ -64,7 +58,7 @@ def deploy_run(run_dir: str | os.PathLike, *, lava_samples: int = 40, data_dir: 
             "reference_mse_same_samples": image_mse(
                 test.images[:n], torch.from_numpy(ref_run.spikes[:n]).float()).mean().item(),
             "agreement_with_reference": _agreement(net, lava_run.layers, ref_sub),
-            "samples_equal": _samples_equal(lava_run.layers, ref_sub),
+            "samples_equal": samples_equal(lava_run.layers, ref_sub),
             "seconds": lava_seconds,
             "samples_per_second": n / lava_seconds,
         }

@@ -22,6 +22,17 @@ from spikecodec.train.quantize import REBUILDERS, float_layers
 ENGINES = ("float", "reference", "lava-sim")
 
 
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of equal (sample, neuron, step) entries of two ``(batch, n, time)`` arrays."""
+    return float((a == b).mean())
+
+
+def samples_equal(a: list[np.ndarray], b: list[np.ndarray]) -> int:
+    """Samples whose spikes agree in every layer of the two per-layer lists."""
+    equal = [(x == y).reshape(len(x), -1).all(axis=1) for x, y in zip(a, b, strict=True)]
+    return int(np.all(equal, axis=0).sum())
+
+
 def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
                   images: torch.Tensor | None = None, engines: tuple[str, ...] = ENGINES,
                   show_progress: bool = False) -> dict[str, Any]:
@@ -54,8 +65,8 @@ def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
         for layer, a, b in zip(net.layers, outs, ref, strict=True):
             per_layer.append({
                 "layer": layer.name,
-                "agreement": float((a == b).mean()),
-                "samples_equal": int((a == b).reshape(len(a), -1).all(axis=1).sum()),
+                "agreement": agreement(a, b),
+                "samples_equal": samples_equal([a], [b]),
                 "spikes": int(a.sum()),
             })
         rows.append({"engine": engine, "metric": metric, "layers": per_layer})
