@@ -12,12 +12,17 @@ Layout (format version 1)::
     /spikecodec/                 ours; lava.lib.dl.netx.hdf5.Network never looks here
         attrs       format_version, spikecodec_version, metadata (JSON)
         input/      attrs encoding, num_steps, shape (JSON list), params (JSON)
-        layers/{i}/ attrs name, kind   (+ the data of custom layers, which have no /layer/{i})
+        layers/{i}/ attrs name, kind   (+ the data of custom layers, which have no /layer/{i}:
+                    stochastic_readout: datasets weight (K*N, in), i_decay (K,), v_decay (K,),
+                    fb_weight (N,), bias (N,), lut (L,); attrs fb_decay, lut_shift,
+                    lut_offset, seed)
         decoder/    attrs kind, config (JSON); datasets = the decoder's arrays (host side)
 
-``lava.lib.dl.netx.hdf5.Network(net_config=path)`` loads an export whose layers are all
-standard without changes (tests/integration/test_export_netx.py). Files written by lava-dl
-alone (no ``/spikecodec``) load too, as raw-spike networks of their dense layers.
+``lava.lib.dl.netx.hdf5.Network(net_config=path)`` loads the standard layers of an export
+without changes (tests/integration/test_export_netx.py): custom layers always follow them and
+live only under ``/spikecodec``, where the ``lava-sim`` backend attaches their processes.
+Files written by lava-dl alone (no ``/spikecodec``) load too, as raw-spike networks of their
+dense layers.
 
 Every read is validated: a corrupt, truncated or foreign file, a missing field or a value out of
 range raises :class:`~spikecodec.errors.ExportError` naming the layer and field. Writes go to a
@@ -43,6 +48,7 @@ from spikecodec.deploy.network import (
     DenseLayer,
     FixedPointNetwork,
     InputSpec,
+    StochasticReadoutLayer,
 )
 from spikecodec.errors import ConfigError, ExportError
 
@@ -92,9 +98,37 @@ def _read_dense(group: h5py.Group, name: str) -> DenseLayer:
     return DenseLayer(name=name, weight=weight, neuron=CubaNeuron(**values), bias=bias)
 
 
+_READOUT_ARRAYS = ("weight", "i_decay", "v_decay", "fb_weight", "bias", "lut")
+_READOUT_ATTRS = ("fb_decay", "lut_shift", "lut_offset", "seed")
+
+
+def _write_readout(group: h5py.Group, layer: StochasticReadoutLayer) -> None:
+    for key in _READOUT_ARRAYS:
+        group.create_dataset(key, data=np.asarray(getattr(layer, key), dtype=np.int64))
+    for key in _READOUT_ATTRS:
+        group.attrs[key] = int(getattr(layer, key))
+
+
+def _read_readout(group: h5py.Group, name: str) -> StochasticReadoutLayer:
+    where = f"layer '{name}' ({group.name})"
+    values: dict[str, Any] = {key: _dataset(group, key, where) for key in _READOUT_ARRAYS}
+    for key in ("i_decay", "v_decay"):
+        values[key] = tuple(int(d) for d in values[key].reshape(-1))
+    for key in _READOUT_ATTRS:
+        if key not in group.attrs:
+            raise ExportError(f"{where}: missing attribute '{key}'")
+        values[key] = int(group.attrs[key])
+    return StochasticReadoutLayer(name=name, **values)
+
+
 # Standard (NetX) layer kinds: how each is written to and read from /layer/{i}.
 WRITERS: dict[str, Callable[[h5py.Group, Any], None]] = {"dense": _write_dense}
 READERS: dict[str, Callable[[h5py.Group, str], Any]] = {"dense": _read_dense}
+# Custom layer kinds: written to and read from /spikecodec/layers/{i} (NetX never sees them).
+CUSTOM_WRITERS: dict[str, Callable[[h5py.Group, Any], None]] = {
+    StochasticReadoutLayer.kind: _write_readout}
+CUSTOM_READERS: dict[str, Callable[[h5py.Group, str], Any]] = {
+    StochasticReadoutLayer.kind: _read_readout}
 # Types NetX can load but a FixedPointNetwork cannot hold yet (named in the error).
 _NETX_ONLY = ("input", "flatten", "average", "concat", "conv", "convT", "pool", "ADRF", "ALIF",
               "SDNN", "RF")
@@ -124,9 +158,12 @@ def _write(f: h5py.File, net: FixedPointNetwork) -> None:
         g = layers.create_group(str(i))
         g.attrs["name"] = layer.name
         g.attrs["kind"] = layer.kind
-        if layer.kind not in WRITERS:
+        if layer.kind in CUSTOM_WRITERS:
+            CUSTOM_WRITERS[layer.kind](g, layer)
+        elif layer.kind in WRITERS:
+            WRITERS[layer.kind](f.create_group(f"layer/{i}"), layer)
+        else:
             raise ConfigError(f"{layer.name}: no writer for layer kind {layer.kind!r}")
-        WRITERS[layer.kind](f.create_group(f"layer/{i}"), layer)
     dec = root.create_group("decoder")
     config = {k: v for k, v in net.decoder.items() if not isinstance(v, np.ndarray)}
     dec.attrs["config"] = _to_json(config, "decoder")
@@ -169,6 +206,7 @@ def _read(f: h5py.File) -> FixedPointNetwork:
     elif not isinstance(layer_root, h5py.Group):
         raise ExportError("neither a spikecodec export nor a NetX network: no /layer group")
     names = {}
+    custom = {}  # index -> its /spikecodec/layers/{i} group, for custom kinds
     count = len(layer_root) if isinstance(layer_root, h5py.Group) else 0
     if root is not None:
         layers_meta = root.get("layers")
@@ -180,8 +218,14 @@ def _read(f: h5py.File) -> FixedPointNetwork:
             if g is None:
                 raise ExportError(f"missing group /spikecodec/layers/{i}")
             names[i] = (str(g.attrs.get("name", f"layer{i}")), str(g.attrs.get("kind", "")))
+            if names[i][1] in CUSTOM_READERS:
+                custom[i] = g
     layers = []
     for i in range(count):
+        if i in custom:
+            name, kind = names[i]
+            layers.append(CUSTOM_READERS[kind](custom[i], name))
+            continue
         group = layer_root.get(str(i)) if isinstance(layer_root, h5py.Group) else None
         if group is None:
             raise ExportError(f"missing group /layer/{i}")

@@ -1,27 +1,38 @@
-"""The ``lava-sim`` and ``loihi2`` backends: a FixedPointNetwork as a NetX process graph.
+"""The ``lava-sim`` and ``loihi2`` backends: a FixedPointNetwork as a Lava process graph.
 
-The network is written to a temporary HDF5 export and loaded by
-``lava.lib.dl.netx.hdf5.Network`` (standard dense CUBA layers), fed by a
-:class:`~spikecodec.lava_procs.spike_io.process.SpikeSource` and read by
-:class:`~spikecodec.lava_procs.spike_io.process.SpikeSink`, both file-backed (``.npy`` memory
-maps in the same temporary folder), so a whole test set streams through one Lava run::
+The standard layers are written to a temporary HDF5 export and loaded by
+``lava.lib.dl.netx.hdf5.Network`` (dense CUBA layers); each custom layer after them (the VDIB
+stochastic readout, :class:`~spikecodec.deploy.network.StochasticReadoutLayer`) becomes a Lava
+``Dense`` built exactly as NetX builds a dense layer's synapse (NetX's own
+``optimize_weight_bits``, so :func:`spikecodec.deploy.weights.lava_weights` describes it) and our
+process (:class:`~spikecodec.lava_procs.stochastic_readout.process.StochasticReadout`). A
+:class:`~spikecodec.lava_procs.spike_io.process.SpikeSource` feeds the graph and
+:class:`~spikecodec.lava_procs.spike_io.process.SpikeSink` reads it, both file-backed (``.npy``
+memory maps in the same temporary folder), so a whole test set streams through one Lava run::
 
-    SpikeSource ──► netx Network (Dense+LIFReset per layer) ──► SpikeSink (output)
-                          └── each layer's out ──► SpikeSink     (probe=True)
+    SpikeSource ─► netx Network (Dense + LIFReset) ─► Dense ─► StochasticReadout ─► SpikeSink
+                        └── every layer's out ─► SpikeSink    (probe=True)
+
+A network whose only layer is the readout has no NetX part (SpikeSource ─► Dense ─► readout).
 
 Stream layout and reset (measured on lava-nc 0.10 / lava-dl 0.6, tests/integration/
-test_lava_sim.py): sample ``k`` occupies source steps ``k * P .. k * P + T - 1`` (0-based) with
-period ``P = T + gap``; the ``gap`` steps between samples are zeros. The source sends row ``j``
-at Lava time step ``j + 1``; every Dense delays by one step, so layer ``i`` (0-based) integrates
-the input of sample ``k``, step ``t`` at time step ``k * P + t + 2 + i``. NetX gives layer ``i``
-a ``LIFReset`` that zeroes ``u`` and ``v`` when ``time_step % P == (reset_offset + 1 + i) % P``,
-*before* integrating that step's input. We pass ``reset_offset = 1``, so every layer resets
-exactly on the step it integrates the first input of a sample: each sample is computed from zero
-state with no warm-up step, as :func:`spikecodec.lava_procs.cuba.cuba_step` started from zeros
-and the reference backend compute it. (NetX's default ``reset_offset = 0`` resets one step
-early: it needs ``gap >= 1``, and with biases every layer then runs one warm-up step, bias plus
-the previous layer's warm-up spikes, before the sample.) So ``gap = 0`` is already exact; a gap
-only spends steps. Output (layer ``i``) for sample ``k``, step ``t`` arrives at 0-based Lava
+test_lava_sim.py and test_lava_readout.py): sample ``k`` occupies source steps
+``k * P .. k * P + T - 1`` (0-based) with period ``P = T + gap``; the ``gap`` steps between
+samples are zeros. The source sends row ``j`` at Lava time step ``j + 1``; every Dense delays by
+one step, so layer ``i`` (0-based, custom layers included) integrates the input of sample ``k``,
+step ``t`` at time step ``k * P + t + 2 + i``. NetX gives layer ``i`` a ``LIFReset`` that zeroes
+``u`` and ``v`` when ``time_step % P == (reset_offset + 1 + i) % P``, *before* integrating that
+step's input. We pass ``reset_offset = 1``, so every layer resets exactly on the step it
+integrates the first input of a sample: each sample is computed from zero state with no warm-up
+step, as :func:`spikecodec.lava_procs.cuba.cuba_step` started from zeros and the reference
+backend compute it. (NetX's default ``reset_offset = 0`` resets one step early: it needs
+``gap >= 1``, and with biases every layer then runs one warm-up step, bias plus the previous
+layer's warm-up spikes, before the sample.) So ``gap = 0`` is already exact; a gap only spends
+steps. A custom layer ``i`` gets the same schedule as its process arguments: ``offset = i + 1``
+(the 0-based step, ``time_step - 1``, of its sample-0 step 0), ``period = P`` and
+``first_sample`` = the chunk's first index in the batch; it zeroes its state on each sample's
+step 0 and keys its random draws by (step in sample, sample index), so chunked and gapped runs
+draw the same spikes. Output (layer ``i``) for sample ``k``, step ``t`` arrives at 0-based Lava
 step ``k * P + t + i + 1``; the last sample needs ``latency`` steps to drain, so a run of ``n``
 samples takes ``(n - 1) * P + T + latency`` steps.
 
@@ -30,6 +41,10 @@ files are removed. Lava's processes are forked with SIGINT ignored: Ctrl-C reach
 process group, and a child killed by it would leave ``stop()`` waiting forever. (A process model
 that raises also hangs Lava 0.10's runtime, so everything the models read is validated here
 first.) Lava is imported only inside the functions.
+
+On ``loihi2`` only standard layers run: the readout would need a microcoded Loihi 2 neuron (an
+``NcProcessModel`` through lava-loihi), which does not exist yet; ``spikecodec check --target
+loihi2`` describes the options.
 """
 from __future__ import annotations
 
@@ -46,7 +61,7 @@ import numpy as np
 
 from spikecodec.deploy.backends import RunResult, check_input
 from spikecodec.deploy.hdf5 import write_hdf5
-from spikecodec.deploy.network import FixedPointNetwork
+from spikecodec.deploy.network import FixedPointNetwork, StochasticReadoutLayer
 from spikecodec.errors import BackendUnavailableError, ConfigError
 
 TARGETS = ("sim", "loihi2")
@@ -65,16 +80,18 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
     """Run ``spikes (batch, in_features, T)`` through ``net`` in Lava; outputs aligned to input.
 
     Args:
-        net: the network (standard dense layers only: NetX builds the graph).
+        net: the network: standard dense layers (NetX builds them), then custom layers
+            (:data:`CUSTOM_PROCESSES`).
         spikes: binary input ``(batch, in_features, T)``, numpy or torch (validated by
             :func:`spikecodec.deploy.backends.check_input`).
         target: ``"sim"`` (``Loihi2SimCfg(select_tag="fixed_pt")``) or ``"loihi2"``
-            (``Loihi2HwCfg``, needs lava-loihi).
+            (``Loihi2HwCfg``, needs lava-loihi; standard layers only).
         probe: also return every layer's spikes ``(batch, n_l, T)`` in ``RunResult.layers``.
         show_progress: a tqdm bar over the Lava steps of each run.
         gap: zero steps between samples (``>= 0``, default 0; any value gives the same spikes).
         chunk: samples per Lava run (default: all in one run); bounds the size of the
-            temporary stream files, each run costs ~0.5 s of start-up.
+            temporary stream files, each run costs ~0.5 s of start-up. Any value gives the
+            same spikes (a stochastic readout keys its draws by the sample's batch index).
 
     Returns:
         ``RunResult(spikes (batch, out, T) uint8, layers or None, stats)`` with stats
@@ -89,22 +106,32 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
     spikes = check_input(net, spikes)
     batch, _, steps = spikes.shape
     chunk = batch if chunk is None else _check_int("chunk", chunk, 1)
-    for layer in net.layers:
-        if not getattr(layer, "standard", False):
+    custom = net.layers[net.num_standard:]
+    for layer in custom:
+        if layer.kind not in CUSTOM_PROCESSES:
             raise ConfigError(f"{layer.name}: layer kind {layer.kind!r} has no Lava process yet")
     if target == "loihi2":
         _require_loihi2()
+        if custom:
+            raise BackendUnavailableError(
+                f"{custom[0].name}: the {custom[0].kind} layer has no Loihi 2 process model: on "
+                f"Loihi2HwCfg it needs a microcoded neuron (an NcProcessModel through "
+                f"lava-loihi), which spikecodec does not have yet; `spikecodec check --target "
+                f"loihi2` describes the mapping options, --backend lava-sim runs it on the CPU")
 
     out = np.zeros((batch, net.out_features, steps), dtype=np.uint8)
     layers = [np.zeros((batch, layer.out_features, steps), dtype=np.uint8)
               for layer in net.layers] if probe else None
     stats = {"steps": 0, "seconds": 0.0, "gap": gap, "runs": 0}
     with tempfile.TemporaryDirectory(prefix="spikecodec-lava-") as tmp:
-        h5 = write_hdf5(net, Path(tmp) / "net.h5")
+        h5 = None
+        if net.num_standard:  # NetX reads only the standard layers
+            prefix = FixedPointNetwork(net.layers[:net.num_standard], net.input)
+            h5 = write_hdf5(prefix, Path(tmp) / "net.h5")
         for start in range(0, batch, chunk):
             part = slice(start, min(start + chunk, batch))
             recorded, n_steps, seconds = _run_stream(
-                h5, spikes[part], latency=net.latency, gap=gap, probe=probe, target=target,
+                net, h5, spikes[part], first_sample=start, gap=gap, probe=probe, target=target,
                 workdir=Path(tmp), show_progress=show_progress)
             out[part] = recorded[-1]
             if layers is not None:
@@ -148,16 +175,18 @@ def _require_loihi2() -> None:
         raise BackendUnavailableError(f"{LOIHI2_HELP} ({err})") from err
 
 
-def _run_stream(h5: Path, x: np.ndarray, *, latency: int, gap: int, probe: bool, target: str,
-                workdir: Path, show_progress: bool) -> tuple[list[np.ndarray], int, float]:
-    """One Lava run of the samples ``x (n, in, T)`` laid end to end.
+def _run_stream(net: FixedPointNetwork, h5: Path | None, x: np.ndarray, *, first_sample: int,
+                gap: int, probe: bool, target: str, workdir: Path,
+                show_progress: bool) -> tuple[list[np.ndarray], int, float]:
+    """One Lava run of the samples ``x (n, in, T)`` laid end to end, the first of them sample
+    ``first_sample`` of the batch.
 
     Returns the recorded spikes (every layer's with ``probe``, else only the output), each
     ``(n, neurons, T)``, the number of Lava steps and the wall time of the run.
     """
     n, n_in, steps = x.shape
     period = steps + gap
-    total = (n - 1) * period + steps + latency
+    total = (n - 1) * period + steps + net.latency
     stream_path = workdir / "stream.npy"
     stream = np.lib.format.open_memmap(stream_path, mode="w+", dtype=np.uint8,
                                        shape=(n * period, n_in))
@@ -165,10 +194,11 @@ def _run_stream(h5: Path, x: np.ndarray, *, latency: int, gap: int, probe: bool,
     stream.flush()
     del stream
     try:
-        with _lava_graph(h5, stream_path, latency=latency, period=period, n=n, steps=steps,
-                         probe=probe, target=target, workdir=workdir) as (network, sinks, cfg):
+        with _lava_graph(net, h5, stream_path, period=period, n=n, steps=steps,
+                         first_sample=first_sample, probe=probe, target=target,
+                         workdir=workdir) as (root, sinks, cfg):
             start = time.perf_counter()
-            _advance(network, total, cfg, show_progress)
+            _advance(root, total, cfg, show_progress)
             seconds = time.perf_counter() - start
         recorded = [np.load(path).transpose(0, 2, 1).copy() for path in sinks]
     finally:
@@ -178,39 +208,85 @@ def _run_stream(h5: Path, x: np.ndarray, *, latency: int, gap: int, probe: bool,
 
 
 @contextmanager
-def _lava_graph(h5: Path, stream_path: Path, *, latency: int, period: int, n: int, steps: int,
-                probe: bool, target: str, workdir: Path):
-    """Build source -> NetX network -> sink(s) and its runtime; yield ``(network, sink files,
-    run config)`` for the caller to advance with ``network.run``. The runtime is stopped on
-    exit, however the block exits."""
-    from lava.lib.dl import netx
-
+def _lava_graph(net: FixedPointNetwork, h5: Path | None, stream_path: Path, *, period: int,
+                n: int, steps: int, first_sample: int, probe: bool, target: str, workdir: Path):
+    """Build source -> NetX network (from ``h5``, the standard layers) -> custom layers ->
+    sink(s) and its runtime; yield ``(root process, sink files, run config)`` for the caller to
+    advance with ``root.run`` (the NetX network, or the source when there is none). The runtime
+    is stopped on exit, however the block exits."""
     from spikecodec.lava_procs.spike_io.process import SpikeSink, SpikeSource
 
-    network = netx.hdf5.Network(net_config=str(h5), reset_interval=period,
-                                reset_offset=RESET_OFFSET)
-    if len(network.layers) != latency:
-        raise ConfigError(f"NetX built {len(network.layers)} layers from the export, expected "
-                          f"{latency}")
     source = SpikeSource(path=stream_path)
     to_chip, from_chip, cfg = _ports_and_config(target)
-    to_chip(source.s_out).connect(network.inp)
-    recorded = range(latency) if probe else [latency - 1]
+    root, outs = source, []  # outs: every layer's OutPort, in order
+    if h5 is not None:
+        from lava.lib.dl import netx
+
+        root = netx.hdf5.Network(net_config=str(h5), reset_interval=period,
+                                 reset_offset=RESET_OFFSET)
+        if len(root.layers) != net.num_standard:
+            raise ConfigError(f"NetX built {len(root.layers)} layers from the export, expected "
+                              f"{net.num_standard}")
+        to_chip(source.s_out).connect(root.inp)
+        outs = [layer.out for layer in root.layers]
+    for i in range(net.num_standard, len(net.layers)):
+        layer = net.layers[i]
+        inp, out = CUSTOM_PROCESSES[layer.kind](layer, offset=i + 1, period=period,
+                                                first_sample=first_sample)
+        (outs[-1] if outs else source.s_out).connect(inp)
+        outs.append(out)
+    recorded = range(len(outs)) if probe else [len(outs) - 1]
     paths = []
     for i in recorded:
-        layer = network.layers[i]
         path = workdir / f"layer{i}.npy"
         np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8,
-                                  shape=(n, steps, int(np.prod(layer.out.shape))))
+                                  shape=(n, steps, int(np.prod(outs[i].shape))))
         sink = SpikeSink(path=path, offset=i + 1, period=period)
-        from_chip(layer.out).connect(sink.a_in)
+        from_chip(outs[i]).connect(sink.a_in)
         paths.append(path)
     try:
         with _children_ignore_sigint():  # Ctrl-C reaches only us, and we stop the runtime
-            network.create_runtime(run_cfg=cfg)  # compiles and forks Lava's processes
-        yield network, paths, cfg
+            root.create_runtime(run_cfg=cfg)  # compiles and forks Lava's processes
+        yield root, paths, cfg
     finally:
-        network.stop()  # no-op when the runtime never started
+        root.stop()  # no-op when the runtime never started
+
+
+def _readout_processes(layer: StochasticReadoutLayer, *, offset: int, period: int,
+                       first_sample: int):
+    """``Dense ─► StochasticReadout`` for ``layer``; returns ``(Dense.s_in, readout.s_out)``.
+
+    The Dense gets what NetX would give a dense layer's synapse: NetX's ``optimize_weight_bits``
+    of the float32 weights (as read from HDF5), unary input spikes. So its per-step output is
+    :func:`spikecodec.deploy.weights.lava_weights`' floor-shifted mantissa sum, which the
+    readout shifts left by 6. An all-zero matrix (which NetX cannot load) maps to zeros, as
+    ``lava_weights`` says.
+    """
+    from lava.lib.dl.netx.utils import optimize_weight_bits
+    from lava.proc.dense.process import Dense
+
+    from spikecodec.lava_procs.stochastic_readout.process import StochasticReadout
+
+    weight = np.asarray(layer.weight, dtype=np.float32)
+    if weight.any():
+        with np.errstate(divide="ignore"):  # NetX divides by a zero max of a {-w, 0} matrix
+            mantissa, num_bits, exponent, _ = optimize_weight_bits(weight)
+    else:
+        mantissa, num_bits, exponent = np.zeros(weight.shape, dtype=np.int64), 8, 0
+    dense = Dense(weights=mantissa, weight_exp=exponent, num_weight_bits=num_bits,
+                  num_message_bits=0, name=f"{layer.name}_synapse")
+    readout = StochasticReadout(
+        shape=(layer.out_features,), num_basis=layer.num_basis, du=layer.i_decay,
+        dv=layer.v_decay, fb_decay=layer.fb_decay, fb_weight=layer.fb_weight, bias=layer.bias,
+        lut=layer.lut, lut_shift=layer.lut_shift, lut_offset=layer.lut_offset, seed=layer.seed,
+        period=period, offset=offset, first_sample=first_sample, name=layer.name)
+    dense.a_out.connect(readout.a_in)
+    return dense.s_in, readout.s_out
+
+
+# Lava processes of the custom (non-NetX) layer kinds: build(layer, offset=, period=,
+# first_sample=) -> (InPort for the previous layer's spikes, OutPort of this layer's spikes).
+CUSTOM_PROCESSES = {StochasticReadoutLayer.kind: _readout_processes}
 
 
 @contextmanager

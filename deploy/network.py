@@ -36,6 +36,7 @@ DECAY_MAX = 4096  # iDecay / vDecay on the 4096 scale
 V_TH_MANT_MAX = 2**17 - 1  # Lava's vth: 17 bits
 BIAS_MIN, BIAS_MAX = -(2**12), 2**12 - 1  # Lava's bias_mant: signed 13 bits
 REF_DELAY_MAX = 63
+STATE_SHIFT = 6  # mantissas (weights, biases) enter the state shifted left by 6
 
 
 def _check_int(layer: str, name: str, value: Any, lo: int, hi: int) -> int:
@@ -168,6 +169,10 @@ class FixedPointNetwork:
                 raise ConfigError(f"{layer.name}: expects {layer.in_features} inputs but the "
                                   f"previous stage has {previous} outputs")
             previous = layer.out_features
+            if checked and not checked[-1].standard and layer.standard:
+                raise ConfigError(f"{layer.name}: a standard layer cannot follow the custom "
+                                  f"layer {checked[-1].name!r} (NetX runs the standard layers "
+                                  f"first, custom processes after them)")
             checked.append(layer)
         object.__setattr__(self, "layers", tuple(checked))
         if not isinstance(self.decoder, dict) or "kind" not in self.decoder:
@@ -186,6 +191,11 @@ class FixedPointNetwork:
         return self.layers[-1].out_features
 
     @property
+    def num_standard(self) -> int:
+        """How many leading layers are standard NetX layers (the rest are custom processes)."""
+        return sum(1 for layer in self.layers if layer.standard)
+
+    @property
     def latency(self) -> int:
         """Steps between an input spike and the output it causes (one per Dense)."""
         return len(self.layers)
@@ -193,13 +203,109 @@ class FixedPointNetwork:
     def summary(self) -> str:
         rows = [f"{'layer':<10} {'type':<8} {'in':>6} {'out':>6}  neuron"]
         for layer in self.layers:
-            n = layer.neuron
-            rows.append(f"{layer.name:<10} {layer.kind:<8} {layer.in_features:>6} "
-                        f"{layer.out_features:>6}  iDecay={n.i_decay} vDecay={n.v_decay} "
-                        f"vThMant={n.v_th_mant}")
+            if isinstance(layer, DenseLayer):
+                n = layer.neuron
+                what = f"iDecay={n.i_decay} vDecay={n.v_decay} vThMant={n.v_th_mant}"
+            else:
+                what = (f"stochastic, {layer.num_basis} basis, iDecay={list(layer.i_decay)} "
+                        f"vDecay={list(layer.v_decay)} seed={layer.seed}")
+            rows.append(f"{layer.name:<10} {layer.kind[:8]:<8} {layer.in_features:>6} "
+                        f"{layer.out_features:>6}  {what}")
         return "\n".join(rows)
 
 
-# Layer kinds a FixedPointNetwork may hold. Custom layers (the VDIB stochastic readout, Comsa
-# pulses) register here and in spikecodec.deploy.hdf5 when they arrive.
-LAYER_TYPES: dict[str, type] = {DenseLayer.kind: DenseLayer}
+@dataclass(frozen=True)
+class StochasticReadoutLayer:
+    """VDIB readout: dense synapses ``(K * N, in)`` into ``N`` stochastic-threshold neurons.
+
+    The dynamics are :mod:`spikecodec.lava_procs.stochastic_readout.dynamics` (equations in its
+    docstring): ``K`` alpha-shaped basis responses per synapse (row ``k * N + i`` of ``weight``
+    feeds basis ``k`` of neuron ``i``), an exponential feedback of the neuron's own spikes, a
+    bias, and a spike drawn with probability ``lut[bin(m)] / 2^16`` from a counter-based PRNG
+    keyed by ``(seed, neuron, step, sample)``. Weights are NetX integers (the synapse is a Lava
+    Dense, :func:`spikecodec.deploy.weights.lava_weights`); ``fb_weight`` and ``bias`` are
+    mantissas shifted left by 6 into state units, like a CUBA bias.
+    """
+
+    kind: ClassVar[str] = "stochastic_readout"
+    standard: ClassVar[bool] = False  # our Lava process, not a NetX block
+
+    name: str
+    weight: np.ndarray  # (K * N, in) integers in [-256, 254]
+    i_decay: tuple[int, ...]  # current decay per basis, 0..4096
+    v_decay: tuple[int, ...]  # voltage decay per basis, 0..4096
+    fb_decay: int  # decay of the feedback trace, 0..4096
+    fb_weight: np.ndarray  # (N,) feedback mantissas
+    bias: np.ndarray  # (N,) bias mantissas
+    lut: np.ndarray  # (L,) P(spike) * 2^16 per membrane bin
+    lut_shift: int  # bin = (m >> lut_shift) + lut_offset, clipped to the table
+    lut_offset: int
+    seed: int  # PRNG seed in [0, 2^32)
+
+    @property
+    def num_basis(self) -> int:
+        return len(self.i_decay)
+
+    @property
+    def in_features(self) -> int:
+        return int(np.shape(self.weight)[1])
+
+    @property
+    def out_features(self) -> int:
+        return int(np.shape(self.weight)[0]) // max(self.num_basis, 1)
+
+    def params(self, xp_array=np.asarray):
+        """:class:`~spikecodec.lava_procs.stochastic_readout.dynamics.ReadoutParams` with the
+        arrays made by ``xp_array`` (e.g. ``torch.as_tensor``) in state units."""
+        from spikecodec.lava_procs.stochastic_readout.dynamics import ReadoutParams
+
+        return ReadoutParams(
+            du=tuple(self.i_decay), dv=tuple(self.v_decay), dg=self.fb_decay,
+            w_fb=xp_array(np.asarray(self.fb_weight, dtype=np.int64) << STATE_SHIFT),
+            bias=xp_array(np.asarray(self.bias, dtype=np.int64) << STATE_SHIFT),
+            lut=xp_array(np.asarray(self.lut, dtype=np.int64)), lut_shift=self.lut_shift,
+            lut_offset=self.lut_offset, seed=self.seed)
+
+    def validate(self) -> "StochasticReadoutLayer":
+        """Check types and ranges; return a copy holding read-only int64 arrays."""
+        from spikecodec.lava_procs.stochastic_readout.dynamics import PROB_ONE, check_seed
+
+        k = len(self.i_decay) if isinstance(self.i_decay, (tuple, list)) else 0
+        if k < 1 or not isinstance(self.v_decay, (tuple, list)) or len(self.v_decay) != k:
+            raise ConfigError(f"{self.name}: i_decay and v_decay must be equal-length tuples "
+                              f"(one decay per basis response), got {self.i_decay!r}, "
+                              f"{self.v_decay!r}")
+        i_decay = tuple(_check_int(self.name, "i_decay", d, 0, DECAY_MAX) for d in self.i_decay)
+        v_decay = tuple(_check_int(self.name, "v_decay", d, 0, DECAY_MAX) for d in self.v_decay)
+        shape = np.shape(self.weight)
+        if len(shape) != 2 or 0 in shape or shape[0] % k:
+            raise ConfigError(f"{self.name}: weight must be a non-empty (K * N, in) array with "
+                              f"K = {k} basis responses, got shape {shape}")
+        weight = _check_int_array(self.name, "weight", self.weight, shape, WEIGHT_MIN,
+                                  WEIGHT_MAX)
+        n = shape[0] // k
+        lut = np.asarray(self.lut)
+        if lut.ndim != 1 or lut.size < 2:
+            raise ConfigError(f"{self.name}: lut must be a 1-D table of >= 2 entries, "
+                              f"got shape {lut.shape}")
+        try:
+            seed = check_seed(self.seed)
+        except ConfigError as err:
+            raise ConfigError(f"{self.name}: {err}") from err
+        return StochasticReadoutLayer(
+            name=self.name, weight=weight, i_decay=i_decay, v_decay=v_decay,
+            fb_decay=_check_int(self.name, "fb_decay", self.fb_decay, 0, DECAY_MAX),
+            fb_weight=_check_int_array(self.name, "fb_weight", self.fb_weight, (n,), BIAS_MIN,
+                                       BIAS_MAX),
+            bias=_check_int_array(self.name, "bias", self.bias, (n,), BIAS_MIN, BIAS_MAX),
+            lut=_check_int_array(self.name, "lut", lut, lut.shape, 0, PROB_ONE),
+            lut_shift=_check_int(self.name, "lut_shift", self.lut_shift, 0, 31),
+            lut_offset=_check_int(self.name, "lut_offset", self.lut_offset, -(2**31),
+                                  2**31 - 1),
+            seed=seed)
+
+
+# Layer kinds a FixedPointNetwork may hold; custom kinds also register in
+# spikecodec.deploy.hdf5 (format), reference (engine), lava_sim (process) and check (mapping).
+LAYER_TYPES: dict[str, type] = {DenseLayer.kind: DenseLayer,
+                                StochasticReadoutLayer.kind: StochasticReadoutLayer}

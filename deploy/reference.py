@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from spikecodec.deploy.backends import RunResult, check_input
-from spikecodec.deploy.network import DenseLayer, FixedPointNetwork
+from spikecodec.deploy.network import DenseLayer, FixedPointNetwork, StochasticReadoutLayer
 from spikecodec.deploy.weights import lava_weights, synaptic_bound
 from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.cuba import (
@@ -64,6 +64,13 @@ from spikecodec.lava_procs.cuba import (
     CubaState,
     cuba_step,
     cuba_step_hits,
+)
+from spikecodec.lava_procs.stochastic_readout.dynamics import (
+    ReadoutParams,
+    neuron_step_key,
+    readout_step,
+    sample_key,
+    zero_state,
 )
 
 FLOAT32_EXACT = 2**24  # integers below this are exact in float32 (and their sums, while below)
@@ -78,9 +85,14 @@ class _LayerPlan:
     weight_t: torch.Tensor  # (in, out) Lava's mantissas >> mant_shift, in the GEMM dtype
     mant_shift: int  # mantissa = weight_t << mant_shift (> 0 only to fit int8)
     exponent: int  # Lava's weight exponent (a floor shift of the sum)
-    params: CubaParams  # neuron, in state units (bias: a tensor (out,) of dtype `state`, or 0)
+    params: CubaParams | ReadoutParams  # neuron, in state units (bias: a tensor or 0)
     bounded: bool  # Lava's wrap / clip can be reached (else the plain step is the same)
     state: torch.dtype  # int32 where |u|, |v| < 2^24 is proven (module docstring), else int64
+
+    @property
+    def stochastic(self) -> bool:
+        """A VDIB stochastic readout (its own step function and random keys)."""
+        return isinstance(self.params, ReadoutParams)
 
     @property
     def gemm(self) -> str:
@@ -118,7 +130,7 @@ def run_reference(net: FixedPointNetwork, spikes: np.ndarray, *, probe: bool = F
         views = [None if out is None else torch.from_numpy(out[lo:hi]) for out in outs]
         targets = views if device.type == "cpu" else \
             [None if v is None else torch.empty_like(v, device=device) for v in views]
-        wraps, clips = _run_chunk(plans, s, targets)
+        wraps, clips = _run_chunk(plans, s, targets, first_sample=lo)
         for i, (view, target) in enumerate(zip(views, targets, strict=True)):
             if view is not target:
                 view.copy_(target)  # from the device
@@ -172,22 +184,33 @@ def _bounds_reachable(a_max: int, p: CubaParams, bias_max: int, steps: int) -> b
     return u_max >= U_MAX or y_max > V_MAX
 
 
-def _plan(layer: DenseLayer, device: torch.device, steps: int, *,
-          dtype: torch.dtype | None = None, bounded: bool | None = None) -> _LayerPlan:
-    """``dtype`` / ``bounded`` force the GEMM dtype and the bounded step (tests)."""
-    if not isinstance(layer, DenseLayer):
-        raise ConfigError(f"{layer.name}: the reference backend has no engine for layer kind "
-                          f"{layer.kind!r}")
+def _synapse(layer, device: torch.device, dtype: torch.dtype | None
+             ) -> tuple[np.ndarray, int, int, torch.dtype]:
+    """Lava's ``(mantissa >> shift, shift, exponent, GEMM dtype)`` of a layer's weights."""
     mantissa, exponent = lava_weights(layer.weight)
     shift = _int8_shift(mantissa) if dtype is None and device.type == "cpu" else None
     if shift is not None:  # exact int8 GEMM with int32 sums (~8x float32 on CPU)
         dtype, mantissa = torch.int8, mantissa >> shift
     elif dtype is None:
         dtype = _gemm_dtype(synaptic_bound(mantissa, 0))
+    return mantissa, shift or 0, exponent, dtype
+
+
+def _plan(layer: DenseLayer | StochasticReadoutLayer, device: torch.device, steps: int, *,
+          dtype: torch.dtype | None = None, bounded: bool | None = None) -> _LayerPlan:
+    """``dtype`` / ``bounded`` force the GEMM dtype and the bounded step (tests)."""
+    if isinstance(layer, StochasticReadoutLayer):
+        mantissa, shift, exponent, dtype = _synapse(layer, device, dtype)
+        weight_t = torch.as_tensor(mantissa.T.copy(), dtype=dtype, device=device)
+        params = layer.params(lambda a: torch.tensor(a, dtype=torch.int64, device=device))
+        return _LayerPlan(weight_t, shift, exponent, params, False, torch.int64)
+    if not isinstance(layer, DenseLayer):
+        raise ConfigError(f"{layer.name}: the reference backend has no engine for layer kind "
+                          f"{layer.kind!r}")
+    mantissa, shift, exponent, dtype = _synapse(layer, device, dtype)
     n = layer.neuron
     bias_np = np.asarray(0 if layer.bias is None else layer.bias, dtype=np.int64) << STATE_EXP
     params = CubaParams(du=n.i_decay, dv=n.v_decay, vth=n.v_th_mant << STATE_EXP)
-    shift = shift or 0
     a_max = synaptic_bound(mantissa << shift, exponent) << STATE_EXP
     reachable = _bounds_reachable(a_max, params, int(np.abs(bias_np).max()), steps)
     bounded = reachable if bounded is None else bounded
@@ -198,18 +221,23 @@ def _plan(layer: DenseLayer, device: torch.device, steps: int, *,
     return _LayerPlan(weight_t, shift, exponent, params, bounded, state)
 
 
-def _run_chunk(plans: list[_LayerPlan], x: torch.Tensor, out: list[torch.Tensor | None]):
+def _run_chunk(plans: list[_LayerPlan], x: torch.Tensor, out: list[torch.Tensor | None], *,
+               first_sample: int = 0):
     """Input spikes ``(B, in, T)`` uint8 -> layer ``i``'s spikes written into ``out[i]``
     ``(B, n, T)`` uint8 (skipped where None); returns the wrap and clip counts per layer.
+    A stochastic readout keys its draws by sample ``first_sample + b`` and the step ``t``.
 
     Time is the outer loop, each step writing strided ``[:, :, t]`` views in place. The first
     layer's synaptic input needs no state: it is one GEMM per ``TIME_BLOCK`` steps, on the
     input transposed once to ``(B, steps, in)``, instead of a strided gather every step."""
     batch, _, steps = x.shape
     states, wraps, clips = [], [], []
+    samples = torch.arange(first_sample, first_sample + batch, device=x.device)[:, None]
     for plan in plans:
-        zeros = torch.zeros((batch, plan.weight_t.shape[1]), dtype=plan.state, device=x.device)
-        states.append(CubaState(zeros, zeros))
+        n_out = plan.weight_t.shape[1] // (plan.params.num_basis if plan.stochastic else 1)
+        zeros = torch.zeros((batch, n_out), dtype=plan.state, device=x.device)
+        states.append(zero_state(zeros, plan.params.num_basis) if plan.stochastic
+                      else CubaState(zeros, zeros))
         wraps.append(torch.zeros_like(zeros, dtype=torch.int32) if plan.bounded else None)
         clips.append(torch.zeros_like(zeros, dtype=torch.int32) if plan.bounded else None)
     for t in range(steps):
@@ -220,7 +248,11 @@ def _run_chunk(plans: list[_LayerPlan], x: torch.Tensor, out: list[torch.Tensor 
         s = None  # spikes of the layer below: 0/1 bool (B, n)
         for i, plan in enumerate(plans):
             a = first[:, t % TIME_BLOCK] if i == 0 else _synaptic_input(plan, s)
-            if plan.bounded:
+            if plan.stochastic:
+                neurons = torch.arange(states[i].g.shape[1], device=x.device)
+                keys = (sample_key(plan.params.seed, samples), neuron_step_key(neurons, t))
+                states[i], _, s = readout_step(states[i], a, plan.params, keys=keys)
+            elif plan.bounded:
                 states[i], _, s, hits = cuba_step_hits(states[i], a, plan.params)
                 wraps[i] += hits.u_wrapped
                 clips[i] += hits.v_clipped

@@ -59,3 +59,63 @@ def test_all_non_positive_weights_are_flagged_as_altered_by_netx():
     assert any("change these weights" in w for w in report["layers"][0]["warnings"])
     mixed = loihi2_report(net_with(np.array([[-254, 2, -4], [-2, -2, 0]])))
     assert not mixed["layers"][0]["warnings"]
+
+
+def readout_net(*, k=2, n=10, n_in=32, steps=25, i_decay=(1024, 2048), v_decay=(256, 512),
+                fb=-30, w_max=20, lut=None):
+    """A hidden dense layer and a VDIB readout (k basis responses, n neurons)."""
+    from spikecodec.deploy.network import StochasticReadoutLayer
+    from spikecodec.lava_procs.stochastic_readout.dynamics import sigmoid_lut
+
+    rng = np.random.default_rng(0)
+    table, shift, offset = sigmoid_lut(state_scale=4096)
+    readout = StochasticReadoutLayer(
+        "readout", 2 * rng.integers(-w_max, w_max + 1, (k * n, n_in)), i_decay, v_decay, 1024,
+        np.full(n, fb), np.zeros(n, int), np.asarray(table if lut is None else lut), shift,
+        offset, 7)
+    hidden = DenseLayer("h", 2 * rng.integers(-20, 20, (n_in, 64)), ROY_NEURON)
+    return FixedPointNetwork((hidden, readout), InputSpec("spikes", steps, (64,)))
+
+
+def test_valid_readout_fits_through_a_non_standard_mapping():
+    report = loihi2_report(readout_net())
+    row = report["layers"][1]
+    assert report["ok"] and not row["problems"] and not row["warnings"]
+    assert row["kind"] == "stochastic_readout" and row["neurons"] == 10
+    assert row["compartments"] == 20 and row["cores"] == 1
+    assert row["host_bytes_per_step"] == 10 * 2 * 3
+    assert row["host_bytes_per_sample"] == report["host_bytes_per_sample"] == 25 * 10 * 2 * 3
+    bits = row["bits"]
+    assert bits["lut"] == (16, 17) and bits["fbWeight"] == (5, 13) and bits["weight"][0] <= 8
+    assert bits["iDecay"] == (11, 12) and bits["vDecay"] == (10, 12) and bits["fbDecay"][1] == 12
+    notes = " ".join(row["notes"])
+    assert "microcode" in notes and "only in distribution" in notes and "lava-loihi" in notes
+    assert "bit-exact" in notes and "1500 B per sample" in notes and "no round trip" in notes
+    text = format_report(report)
+    assert "1500 B per sample" in text and "non-standard mapping" in text
+    assert "fits Loihi 2 only through" in text and "does NOT fit" not in text
+
+
+def test_readout_without_feedback_says_so():
+    notes = " ".join(loihi2_report(readout_net(fb=0))["layers"][1]["notes"])
+    assert "no feedback" in notes
+
+
+@pytest.mark.parametrize("kwargs, problem", [
+    ({"v_decay": (4096, 512)}, "vDecay needs 13 bits > 12"),
+    ({"i_decay": (0, 2048)}, "iDecay = 0"),
+])
+def test_readout_fields_that_do_not_fit(kwargs, problem):
+    report = loihi2_report(readout_net(**kwargs))
+    assert not report["ok"]
+    assert any(problem in p for p in report["layers"][1]["problems"])
+    assert "does NOT fit" in format_report(report)
+
+
+def test_readout_potentials_that_can_wrap_or_spike_warn():
+    report = loihi2_report(readout_net(n_in=600, w_max=127, i_decay=(64, 4096),
+                                       v_decay=(64, 2048)))
+    warnings = report["layers"][1]["warnings"]
+    assert report["ok"]
+    assert any("saturates it, a CUBA compartment (mapping (b)) wraps it" in w for w in warnings)
+    assert any("would spike and reset" in w for w in warnings)
