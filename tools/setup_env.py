@@ -10,10 +10,13 @@ Steps, each idempotent:
 2. install ``requirements.txt`` (torch 2.14.1 and the real dependencies of lava-nc / lava-dl);
 3. install ``requirements-lava.txt`` with ``--no-deps --ignore-requires-python`` because lava-nc
    0.10.0 and lava-dl 0.6.0 declare Python <3.11 and pin torch 2.3;
-4. install spikecodec itself in editable mode (``--no-deps``);
-5. on Python >= 3.11 patch lava-nc's ``var_model.py`` (a dataclass with a mutable default,
+4. install tonic (``TONIC``, the N-MNIST reader) with ``--no-deps``: it declares librosa, which
+   pulls numba and llvmlite for audio code we never import; what tonic needs at import time is
+   in ``requirements.txt``;
+5. install spikecodec itself in editable mode (``--no-deps``);
+6. on Python >= 3.11 patch lava-nc's ``var_model.py`` (a dataclass with a mutable default,
    which 3.11 rejects) -- only where the file still has the old line;
-6. verify: import lava, netx and slayer, and run a two-layer NetX network for 10 steps on
+7. verify: import lava, netx and slayer, and run a two-layer NetX network for 10 steps on
    ``Loihi2SimCfg(select_tag="fixed_pt")`` (tools/verify_lava.py).
 
 It stops at the first failing step with the command that failed.
@@ -27,6 +30,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TONIC = "tonic==1.7.0"  # --no-deps; see step 4 of the module docstring
 OLD_DEFAULT = re.compile(r"^(\s+\w+: ByteEncoder) = ByteEncoder\(\)\s*$", re.MULTILINE)
 
 
@@ -91,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     pip = [py, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     run(pip + ["-r", str(ROOT / "requirements.txt")])
     run(pip + ["--no-deps", "--ignore-requires-python", "-r", str(ROOT / "requirements-lava.txt")])
+    run(pip + ["--no-deps", TONIC])
     run(pip + ["--no-deps", "-e", str(ROOT)])
     print("lava-nc var_model.py:", patch_var_model(Path(py)), flush=True)
     if not args.skip_verify:
