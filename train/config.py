@@ -48,6 +48,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if optional:
             return None
         raise ConfigError(f"{key}: a value is required (type {getattr(base, '__name__', base)})")
+    if typing.get_origin(base) is tuple:  # tuple[X, ...]: a TOML array
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected an array, got {type(value).__name__} {value!r}")
+        item = typing.get_args(base)[0]
+        return tuple(_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value))
     if dataclasses.is_dataclass(base):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table, got {type(value).__name__}")
@@ -99,6 +104,10 @@ def _parse_scalar(text: str, tp: Any, key: str) -> Any:
     base, optional = _unwrap_optional(tp)
     if optional and text.lower() in ("none", "null", ""):
         return None
+    if typing.get_origin(base) is tuple:  # "600,300" (or "[600, 300]"); "" is empty
+        items = [t.strip() for t in text.strip().strip("[]").split(",") if t.strip()]
+        item = typing.get_args(base)[0]
+        return tuple(_parse_scalar(t, item, f"{key}[{i}]") for i, t in enumerate(items))
     if base is bool:
         lowered = text.lower()
         if lowered in ("true", "1", "yes", "on"):
@@ -174,6 +183,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} to TOML")
 
 

@@ -17,10 +17,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from spikecodec.deploy.network import CubaNeuron, DenseLayer, FixedPointNetwork, InputSpec
+from spikecodec.deploy.network import (
+    CubaNeuron,
+    DenseLayer,
+    FixedPointNetwork,
+    InputSpec,
+    StochasticReadoutLayer,
+)
 from spikecodec.errors import ConfigError, InputTypeError
 from spikecodec.train.blocks import CubaDense
 from spikecodec.train.models.roy_ae import RoyAE, RoyAEModelConfig
+from spikecodec.train.vdib.model import VDIB, VDIBEncoder, VDIBModelConfig
+from spikecodec.train.vdib.readout import StochasticReadout
 
 
 def dense_layer(block: CubaDense, name: str) -> DenseLayer:
@@ -52,12 +60,57 @@ def _layers_roy_ae(model: RoyAE, x: torch.Tensor) -> list[torch.Tensor]:
     return [out.hidden, out.spikes]
 
 
-QUANTIZERS: dict[type, Callable[..., FixedPointNetwork]] = {RoyAE: _quantize_roy_ae}
+def readout_layer(readout: StochasticReadout, name: str = "readout") -> StochasticReadoutLayer:
+    """The VDIB stochastic readout as our custom export layer (same integers as its
+    quantized mode: :meth:`StochasticReadout.fixed_point`)."""
+    m = {k: v.cpu().numpy().astype(np.int64) for k, v in readout.mantissas().items()}
+    p = readout.fixed_point()
+    return StochasticReadoutLayer(
+        name=name, weight=m["weight"], i_decay=p.du, v_decay=p.dv, fb_decay=p.dg,
+        fb_weight=m["feedback"], bias=m["bias"], lut=p.lut.cpu().numpy(),
+        lut_shift=p.lut_shift, lut_offset=p.lut_offset, seed=p.seed)
+
+
+def _quantize_vdib(model: VDIB, input_spec: InputSpec, metadata: dict[str, Any]):
+    enc = model.encoder
+    layers = [dense_layer(block, f"hidden{i}") for i, block in enumerate(enc.hidden)]
+    layers.append(readout_layer(enc.readout))
+    meta = {"model_kind": "vdib", "model_config": _plain(enc.cfg), **metadata}
+    return FixedPointNetwork(layers, input_spec, decoder=model.decoder.export(), metadata=meta)
+
+
+def _rebuild_vdib(net: FixedPointNetwork) -> VDIB:
+    from spikecodec.train import config as config_io
+    from spikecodec.train.vdib.decoders import ANNDecoder
+
+    cfg = config_io.from_dict(VDIBModelConfig, net.metadata["model_config"])
+    encoder = VDIBEncoder(net.in_features, cfg)
+    with torch.no_grad():
+        for block, layer in zip(encoder.hidden, net.layers[:-1], strict=True):
+            block.weight.copy_(torch.from_numpy(np.array(layer.weight, dtype=np.float32))
+                               / cfg.scale)
+        ro, layer, s = encoder.readout, net.layers[-1], cfg.readout.scale
+        ro.weight.copy_(torch.from_numpy(np.array(layer.weight, dtype=np.float32)) / s)
+        ro.bias.copy_(torch.from_numpy(np.array(layer.bias, dtype=np.float32)) / s)
+        ro.feedback.copy_(torch.from_numpy(np.array(layer.fb_weight, dtype=np.float32)) / s)
+    decoder = ANNDecoder.from_export(net.decoder) if net.decoder.get("kind") == "ann" else None
+    return VDIB(encoder, decoder)
+
+
+def _layers_vdib(model: VDIB, x: torch.Tensor) -> list[torch.Tensor]:
+    """Hidden spikes and the readout's spikes in quantized mode (the deployed arithmetic, so
+    the parity report compares like with like: the float mode samples with torch's RNG)."""
+    out = model.encoder(x, mode="quantized")
+    return [h.permute(1, 2, 0) for h in out.hidden] + [out.readout.spikes]
+
+
+QUANTIZERS: dict[type, Callable[..., FixedPointNetwork]] = {RoyAE: _quantize_roy_ae,
+                                                            VDIB: _quantize_vdib}
 REBUILDERS: dict[str, Callable[[FixedPointNetwork], torch.nn.Module]] = {
-    "roy-ae": _rebuild_roy_ae}
+    "roy-ae": _rebuild_roy_ae, "vdib": _rebuild_vdib}
 # Every layer's spikes ``(batch, neurons, time)`` of a rebuilt float model, in export order.
 LAYER_OUTPUTS: dict[str, Callable[[Any, torch.Tensor], list[torch.Tensor]]] = {
-    "roy-ae": _layers_roy_ae}
+    "roy-ae": _layers_roy_ae, "vdib": _layers_vdib}
 
 
 def quantize(model: torch.nn.Module, input_spec: InputSpec, *,

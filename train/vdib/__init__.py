@@ -1,0 +1,1 @@
+"""VDIB (Skatchkovsky, Simeone & Jang 2021): model, learning rule, tasks and training loop."""
