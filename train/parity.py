@@ -9,6 +9,7 @@ wrap or voltage saturation changed the state -- the only arithmetic training doe
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,12 +36,15 @@ def samples_equal(a: list[np.ndarray], b: list[np.ndarray]) -> int:
 
 def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
                   images: torch.Tensor | None = None, engines: tuple[str, ...] = ENGINES,
+                  metric: tuple[str, Callable[[np.ndarray], float]] | None = None,
                   show_progress: bool = False) -> dict[str, Any]:
     """Run ``spikes (batch, in, time)`` on each engine; compare every layer with the reference.
 
     ``float`` is skipped (and said so) when the export's model kind has no training model here.
     ``images`` (``(batch, pixels)``) selects the reconstruction MSE as the metric, otherwise
-    Spike-MSE of the output.
+    Spike-MSE of the output. ``metric = (name, score)`` replaces both: ``score`` maps the output
+    spikes ``(batch, n, time)`` uint8 to one number (e.g. a host decoder's task error, for
+    networks whose output is not a reconstruction of the input).
     """
     layers: dict[str, list[np.ndarray]] = {}
     notes = []
@@ -59,8 +63,11 @@ def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
     rows = []
     for engine, outs in layers.items():
         out = torch.from_numpy(outs[-1].astype(np.float32))
-        metric = (image_mse(images, out) if images is not None
-                  else spike_mse(torch.as_tensor(spikes).float(), out)).mean().item()
+        if metric is not None:
+            value = float(metric[1](outs[-1]))
+        else:
+            value = (image_mse(images, out) if images is not None
+                     else spike_mse(torch.as_tensor(spikes).float(), out)).mean().item()
         per_layer = []
         for layer, a, b in zip(net.layers, outs, ref, strict=True):
             per_layer.append({
@@ -69,9 +76,10 @@ def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
                 "samples_equal": samples_equal([a], [b]),
                 "spikes": int(a.sum()),
             })
-        rows.append({"engine": engine, "metric": metric, "layers": per_layer})
+        rows.append({"engine": engine, "metric": value, "layers": per_layer})
     ref_stats = stats.get("reference", {})
-    return {"samples": int(len(spikes)), "metric": "mse" if images is not None else "spike_mse",
+    name = metric[0] if metric is not None else "mse" if images is not None else "spike_mse"
+    return {"samples": int(len(spikes)), "metric": name,
             "engines": rows, "u_wraps": ref_stats.get("u_wraps"),
             "v_clips": ref_stats.get("v_clips"), "notes": notes}
 

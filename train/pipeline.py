@@ -3,16 +3,19 @@
 These functions compose the two halves (train -> deploy; deploy never imports train) and are
 what the ``spikecodec export / run / eval / check / quickstart`` commands call:
 
-* :func:`export_run` -- run directory (``config.toml`` + ``checkpoint.pt``) -> NetX HDF5 export;
+* :func:`export_run` -- run directory (``config.toml`` + ``checkpoint.pt``) -> NetX HDF5 export,
+  for every model kind in ``EXPORTERS`` (the checkpoint's ``model_kind`` picks one);
 * :func:`encode` -- images -> input spikes exactly as the export's ``InputSpec`` says, with a
   seed, so every backend sees the same spikes;
 * :func:`evaluate_export` -- a dataset split through a backend: reconstruction metrics, spikes
-  and synaptic operations per sample, throughput.
+  and synaptic operations per sample, throughput (Roy AE; a VDIB export is evaluated by
+  :func:`spikecodec.train.vdib.deployment.evaluate_vdib_export`).
 """
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +29,49 @@ from spikecodec.deploy.network import FixedPointNetwork, InputSpec
 from spikecodec.errors import CheckpointError, ConfigError
 from spikecodec.train import config as config_io
 from spikecodec.train import encoding
-from spikecodec.train.checkpoint import load_checkpoint
+from spikecodec.train.checkpoint import FORMAT
 from spikecodec.train.datasets import ImageSplit
 from spikecodec.train.quantize import quantize
 
 IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28), "fashion-mnist": (28, 28)}
-ENCODERS = {"poisson_rate": encoding.poisson_rate}
 EXPORT_NAME = "export.h5"
 
 
-def export_run(run_dir: str | Path, out: str | Path | None = None
-               ) -> tuple[FixedPointNetwork, Path]:
-    """Quantize the trained model of ``run_dir`` and write it (default ``run_dir/export.h5``)."""
-    from spikecodec.train.models.roy_ae import RoyAE
-    from spikecodec.train.roy_training import MODEL_KIND, RoyAEConfig
+def _time_to_first_spike(images: torch.Tensor, num_steps: int, *, seed: int | None = None,
+                         **params: Any) -> torch.Tensor:
+    """Latency code; deterministic, so ``seed`` is accepted (every encoder takes one) and unused."""
+    return encoding.time_to_first_spike(images, num_steps, **params)
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").is_file():
-        raise CheckpointError(f"{run_dir} is not a run directory (no config.toml)")
+
+ENCODERS = {"poisson_rate": encoding.poisson_rate, "time_to_first_spike": _time_to_first_spike}
+
+
+def _load_run_checkpoint(path: Path) -> dict[str, Any]:
+    """A run's checkpoint whatever its model kind (``load_checkpoint`` wants the kind first)."""
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises several types for corrupt files
+        raise CheckpointError(f"checkpoint {path} is unreadable or corrupt: {err}") from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a spikecodec checkpoint (format {FORMAT})")
+    if ckpt.get("model_kind") not in EXPORTERS:
+        raise CheckpointError(f"checkpoint {path} holds a {ckpt.get('model_kind')!r} model; "
+                              f"exportable kinds: {', '.join(EXPORTERS)}")
+    return ckpt
+
+
+def _results(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _export_roy_ae(run_dir: Path, ckpt: dict[str, Any]) -> FixedPointNetwork:
+    from spikecodec.train.models.roy_ae import RoyAE
+    from spikecodec.train.roy_training import RoyAEConfig
+
     cfg = config_io.load(RoyAEConfig, run_dir / "config.toml")
-    ckpt = load_checkpoint(run_dir / "checkpoint.pt", model_kind=MODEL_KIND)
     model = RoyAE(ckpt["in_neurons"], cfg.model)
     model.load_state_dict(ckpt["model"])
     spec = InputSpec("poisson_rate", cfg.data.num_steps, IMAGE_SHAPES[cfg.data.dataset],
@@ -54,10 +80,55 @@ def export_run(run_dir: str | Path, out: str | Path | None = None
                                 "eval_seed": cfg.train.seed + 1,
                                 "config_toml": config_io.dumps(cfg),
                                 "trained_epochs": ckpt["epoch"]}
-    results = run_dir / "results.json"
-    if results.is_file():
-        metadata["float_metrics"] = json.loads(results.read_text())["metrics"]["snn"]
-    net = quantize(model, spec, metadata=metadata)
+    results = _results(run_dir)
+    if results is not None:
+        metadata["float_metrics"] = results["metrics"]["snn"]
+    return quantize(model, spec, metadata=metadata)
+
+
+def _export_vdib(run_dir: Path, ckpt: dict[str, Any]) -> FixedPointNetwork:
+    """VDIB: the encoder quantized, the ANN decoder carried along; no dataset is loaded."""
+    from spikecodec.train.vdib.decoders import ANNDecoder
+    from spikecodec.train.vdib.model import VDIB, VDIBEncoder
+    from spikecodec.train.vdib.training import VDIBConfig
+
+    cfg = config_io.load(VDIBConfig, run_dir / "config.toml")
+    in_neurons = int(ckpt["in_neurons"])
+    model = VDIB(VDIBEncoder(in_neurons, cfg.model), ANNDecoder(ckpt["decoder_config"]))
+    model.load_state_dict(ckpt["model"])
+    d = cfg.data
+    if d.task == "images":  # the task encodes images; the export says how
+        shape = IMAGE_SHAPES.get(d.dataset, (in_neurons,))
+        params = {"max_rate": d.max_rate} if d.encoding == "poisson_rate" else {}
+        spec = InputSpec(d.encoding, d.num_steps, shape if np.prod(shape) == in_neurons
+                         else (in_neurons,), params)
+    else:  # blobs and events are spikes already
+        spec = InputSpec("spikes", d.num_steps, (in_neurons,), {})
+    metadata: dict[str, Any] = {"task": d.task, "dataset": d.dataset, "seed": cfg.train.seed,
+                                "eval_seed": cfg.train.seed + 2,
+                                "eval_batch_size": cfg.train.eval_batch_size,
+                                "config_toml": config_io.dumps(cfg),
+                                "trained_epochs": ckpt["epoch"]}
+    results = _results(run_dir)
+    if results is not None:
+        metadata["float_metrics"] = results["metrics"]["float"]
+        metadata["quantized_metrics"] = results["metrics"]["quantized"]
+    return quantize(model, spec, metadata=metadata)
+
+
+# checkpoint model_kind -> (run directory, checkpoint) -> export
+EXPORTERS: dict[str, Callable[[Path, dict[str, Any]], FixedPointNetwork]] = {
+    "roy-ae": _export_roy_ae, "vdib": _export_vdib}
+
+
+def export_run(run_dir: str | Path, out: str | Path | None = None
+               ) -> tuple[FixedPointNetwork, Path]:
+    """Quantize the trained model of ``run_dir`` and write it (default ``run_dir/export.h5``)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise CheckpointError(f"{run_dir} is not a run directory (no config.toml)")
+    ckpt = _load_run_checkpoint(run_dir / "checkpoint.pt")
+    net = EXPORTERS[ckpt["model_kind"]](run_dir, ckpt)
     path = write_hdf5(net, Path(out) if out else run_dir / EXPORT_NAME)
     return net, path
 
