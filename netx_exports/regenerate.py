@@ -1,6 +1,7 @@
 """Regenerate the committed exports and their golden spikes.
 
-    .venv/bin/python netx_exports/regenerate.py            # rewrites netx_exports/roy_ae_digits/
+    .venv/bin/python netx_exports/regenerate.py                  # rewrites every export folder
+    .venv/bin/python netx_exports/regenerate.py --only vdib_digits
 
 What it does, for ``roy_ae_digits``:
 
@@ -13,6 +14,12 @@ What it does, for ``roy_ae_digits``:
    the input);
 4. checks that the reference engine reproduces the golden spikes exactly, and writes
    ``manifest.json`` (versions, shapes, spike counts, sha256 of the files).
+
+``vdib_digits`` is the same path for the VDIB hybrid autoencoder (64-24-16: one SRM hidden layer,
+a stochastic readout with two synaptic basis responses and feedback, an MLP decoder on the host),
+time-to-first-spike inputs; its golden file also holds the readout spikes' host-decoded images
+(``decoded``), and its readout draws come from the counter-based PRNG keyed by the export's seed,
+so Lava and the reference engine must agree spike for spike here too.
 
 CI (tests/integration/test_netx_exports.py) replays ``golden.npz`` through the committed
 ``export.h5`` on the reference engine and on the Lava simulator and requires exact equality.
@@ -43,20 +50,17 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def regenerate_roy_ae_digits(out_dir: Path, *, show_progress: bool = False) -> dict[str, Any]:
-    """Train, export and record golden spikes into ``out_dir``; return the manifest."""
-    from spikecodec.atomic import atomic_path, write_json
-    from spikecodec.deploy.backends import run
-    from spikecodec.train import config as config_io
-    from spikecodec.train.datasets import load_images
-    from spikecodec.train.pipeline import encode, export_run
-    from spikecodec.train.roy_training import RoyAEConfig, train_roy_ae
+def record_golden(net, out_dir: Path, *, decode_output: bool = False):
+    """Encode the first test digits as the export says, run them on the Lava simulator and
+    the reference engine (which must agree on every layer), and write ``golden.npz``.
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = config_io.load(RoyAEConfig, None, SETTINGS)
-    with tempfile.TemporaryDirectory() as tmp:
-        results = train_roy_ae(cfg, tmp, show_progress=show_progress, log=lambda _: None)
-        net, export = export_run(tmp, out_dir / "export.h5")
+    Returns ``(lava RunResult, golden path)``; with ``decode_output`` the golden file also
+    holds the host decoder's estimates of the output spikes (``decoded``)."""
+    from spikecodec.atomic import atomic_path
+    from spikecodec.deploy.backends import run
+    from spikecodec.train.datasets import load_images
+    from spikecodec.train.pipeline import encode
+
     images = load_images("digits", "test", limit=GOLDEN_SAMPLES).images
     x = encode(net, images, seed=net.metadata["eval_seed"]).numpy().astype(np.uint8)
     lava = run(net, x, backend="lava-sim", probe=True)
@@ -64,10 +68,30 @@ def regenerate_roy_ae_digits(out_dir: Path, *, show_progress: bool = False) -> d
     for layer, a, b in zip(net.layers, lava.layers, reference.layers, strict=True):
         if not np.array_equal(a, b):
             raise RuntimeError(f"reference engine and Lava disagree on layer {layer.name}")
+    arrays = {f"layer_{layer.name}": s for layer, s in zip(net.layers, lava.layers, strict=True)}
+    if decode_output:
+        from spikecodec.deploy.decoders import decode
+
+        arrays["decoded"] = decode(net.decoder, lava.spikes, num_steps=net.num_steps)
     golden = out_dir / "golden.npz"
     with atomic_path(golden) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, input=x, **{f"layer_{layer.name}": s for layer, s in
-                                            zip(net.layers, lava.layers, strict=True)})
+        np.savez_compressed(fh, input=x, **arrays)
+    return lava, golden
+
+
+def regenerate_roy_ae_digits(out_dir: Path, *, show_progress: bool = False) -> dict[str, Any]:
+    """Train, export and record golden spikes into ``out_dir``; return the manifest."""
+    from spikecodec.atomic import write_json
+    from spikecodec.train import config as config_io
+    from spikecodec.train.pipeline import export_run
+    from spikecodec.train.roy_training import RoyAEConfig, train_roy_ae
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = config_io.load(RoyAEConfig, None, SETTINGS)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = train_roy_ae(cfg, tmp, show_progress=show_progress, log=lambda _: None)
+        net, export = export_run(tmp, out_dir / "export.h5")
+    lava, golden = record_golden(net, out_dir)
     manifest = {
         "name": "roy_ae_digits",
         "produced_by": "netx_exports/regenerate.py",
@@ -86,6 +110,50 @@ def regenerate_roy_ae_digits(out_dir: Path, *, show_progress: bool = False) -> d
     return manifest
 
 
+VDIB_SETTINGS = ["data.task=images", "data.dataset=digits", "data.encoding=time_to_first_spike",
+                 "data.num_steps=20", "model.hidden=24", "model.hidden_weight_scale=8",
+                 "model.readout.neurons=16", "model.readout.current_decay=0.5,1.0",
+                 "model.readout.voltage_decay=0.25,0.5", "decoder.hidden=32", "train.epochs=3",
+                 "train.threads=1", "train.seed=0"]
+
+
+def regenerate_vdib_digits(out_dir: Path, *, show_progress: bool = False) -> dict[str, Any]:
+    """Train a small VDIB model, export it, record golden spikes and decoded images."""
+    from spikecodec.atomic import write_json
+    from spikecodec.train import config as config_io
+    from spikecodec.train.pipeline import export_run
+    from spikecodec.train.vdib.training import VDIBConfig, train_vdib
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = config_io.load(VDIBConfig, None, VDIB_SETTINGS)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = train_vdib(cfg, tmp, show_progress=show_progress, log=lambda _: None)
+        net, export = export_run(tmp, out_dir / "export.h5")
+    lava, golden = record_golden(net, out_dir, decode_output=True)
+    manifest = {
+        "name": "vdib_digits",
+        "produced_by": "netx_exports/regenerate.py",
+        "settings": VDIB_SETTINGS,
+        "network": [net.in_features] + [layer.out_features for layer in net.layers],
+        "num_steps": net.num_steps,
+        "golden_samples": GOLDEN_SAMPLES,
+        "golden_engine": "lava-sim (Loihi2SimCfg fixed_pt, StochasticReadout process); "
+                         "reference engine equal",
+        "readout_seed": int(net.layers[-1].seed),
+        "spikes": {layer.name: int(s.sum()) for layer, s in
+                   zip(net.layers, lava.layers, strict=True)},
+        "float_test_mse": results["metrics"]["float"]["mse"],
+        "quantized_test_mse": results["metrics"]["quantized"]["mse"],
+        "versions": _versions(),
+        "sha256": {p.name: sha256(p) for p in (export, golden)},
+    }
+    write_json(out_dir / "manifest.json", manifest)
+    return manifest
+
+
+EXPORTS = {"roy_ae_digits": regenerate_roy_ae_digits, "vdib_digits": regenerate_vdib_digits}
+
+
 def _versions() -> dict[str, str | None]:
     from importlib import metadata
 
@@ -100,10 +168,15 @@ def _versions() -> dict[str, str | None]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(HERE / "roy_ae_digits"))
+    parser.add_argument("--only", choices=sorted(EXPORTS), help="regenerate one export")
+    parser.add_argument("--out", help="folder to write into (with --only; default: its folder "
+                                      "here)")
     args = parser.parse_args(argv)
-    manifest = regenerate_roy_ae_digits(Path(args.out), show_progress=True)
-    print(json.dumps({k: manifest[k] for k in ("network", "spikes", "float_test_mse")}))
+    names = [args.only] if args.only else list(EXPORTS)
+    for name in names:
+        out = Path(args.out) if args.out and args.only else HERE / name
+        manifest = EXPORTS[name](out, show_progress=True)
+        print(name, json.dumps({k: manifest[k] for k in ("network", "spikes", "float_test_mse")}))
     return 0
 
 

@@ -21,9 +21,12 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def load_checkpoint(path: str | os.PathLike, *, model_kind: str) -> dict[str, Any]:
-    """Load and validate a checkpoint written by :func:`save_atomic` for ``model_kind``."""
+def load_checkpoint(path: str | os.PathLike, *, model_kind: str | tuple[str, ...]
+                    ) -> dict[str, Any]:
+    """Load and validate a checkpoint written by :func:`save_atomic` for ``model_kind`` (one
+    kind, or a tuple of the kinds the caller accepts)."""
     path = Path(path)
+    kinds = (model_kind,) if isinstance(model_kind, str) else tuple(model_kind)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
@@ -32,8 +35,9 @@ def load_checkpoint(path: str | os.PathLike, *, model_kind: str) -> dict[str, An
         raise CheckpointError(f"checkpoint {path} is unreadable or corrupt: {err}") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a spikecodec checkpoint (format {FORMAT})")
-    if ckpt.get("model_kind") != model_kind:
+    if ckpt.get("model_kind") not in kinds:
         raise CheckpointError(
-            f"checkpoint {path} holds a {ckpt.get('model_kind')!r} model, not {model_kind!r}"
+            f"checkpoint {path} holds a {ckpt.get('model_kind')!r} model, not "
+            f"{' or '.join(repr(k) for k in kinds)}"
         )
     return ckpt

@@ -29,7 +29,7 @@ from spikecodec.deploy.network import FixedPointNetwork, InputSpec
 from spikecodec.errors import CheckpointError, ConfigError
 from spikecodec.train import config as config_io
 from spikecodec.train import encoding
-from spikecodec.train.checkpoint import FORMAT
+from spikecodec.train.checkpoint import load_checkpoint
 from spikecodec.train.datasets import ImageSplit
 from spikecodec.train.quantize import quantize
 
@@ -47,19 +47,8 @@ ENCODERS = {"poisson_rate": encoding.poisson_rate, "time_to_first_spike": _time_
 
 
 def _load_run_checkpoint(path: Path) -> dict[str, Any]:
-    """A run's checkpoint whatever its model kind (``load_checkpoint`` wants the kind first)."""
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several types for corrupt files
-        raise CheckpointError(f"checkpoint {path} is unreadable or corrupt: {err}") from err
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a spikecodec checkpoint (format {FORMAT})")
-    if ckpt.get("model_kind") not in EXPORTERS:
-        raise CheckpointError(f"checkpoint {path} holds a {ckpt.get('model_kind')!r} model; "
-                              f"exportable kinds: {', '.join(EXPORTERS)}")
-    return ckpt
+    """A run's checkpoint, of any model kind this module can export."""
+    return load_checkpoint(path, model_kind=tuple(EXPORTERS))
 
 
 def _results(run_dir: Path) -> dict[str, Any] | None:

@@ -14,7 +14,9 @@ from spikecodec.deploy.hdf5 import read_hdf5
 
 from conftest import REPO
 
-EXPORT_DIR = REPO / "netx_exports" / "roy_ae_digits"
+EXPORTS = REPO / "netx_exports"
+EXPORT_DIR = EXPORTS / "roy_ae_digits"
+NAMES = ["roy_ae_digits", "vdib_digits"]
 
 
 def load_golden(directory=EXPORT_DIR):
@@ -31,26 +33,40 @@ def check_replay(net, golden, backend):
         assert expected.sum() > 0, f"golden {layer.name} spikes are empty: not a real test"
         np.testing.assert_array_equal(spikes, expected, err_msg=f"{backend}: {layer.name}")
     np.testing.assert_array_equal(result.spikes, golden[f"layer_{net.layers[-1].name}"])
+    if "decoded" in golden:  # VDIB: the host decoder on the backend's readout spikes
+        from spikecodec.deploy.decoders import decode
+
+        decoded = decode(net.decoder, result.spikes, num_steps=net.num_steps)
+        np.testing.assert_allclose(decoded, golden["decoded"], rtol=0, atol=1e-6)
 
 
-def test_manifest_matches_the_files():
+@pytest.mark.parametrize("name", NAMES)
+def test_manifest_matches_the_files(name):
     from importlib.util import module_from_spec
 
-    manifest = json.loads((EXPORT_DIR / "manifest.json").read_text())
+    manifest = json.loads((EXPORTS / name / "manifest.json").read_text())
     spec = importlib.util.spec_from_file_location("regen", REPO / "netx_exports" / "regenerate.py")
     regen = module_from_spec(spec)
     spec.loader.exec_module(regen)
-    for name, digest in manifest["sha256"].items():
-        assert regen.sha256(EXPORT_DIR / name) == digest, f"{name} changed since regeneration"
+    for file, digest in manifest["sha256"].items():
+        assert regen.sha256(EXPORTS / name / file) == digest, f"{file} changed since regeneration"
 
 
-def test_reference_engine_replays_golden_spikes():
-    check_replay(*load_golden(), "reference")
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_engine_replays_golden_spikes(name):
+    check_replay(*load_golden(EXPORTS / name), "reference")
 
 
 @pytest.mark.lava
-def test_lava_simulator_replays_golden_spikes():
-    check_replay(*load_golden(), "lava-sim")
+@pytest.mark.parametrize("name", NAMES)
+def test_lava_simulator_replays_golden_spikes(name):
+    check_replay(*load_golden(EXPORTS / name), "lava-sim")
+
+
+def test_vdib_export_has_a_stochastic_readout_and_a_host_decoder():
+    net, golden = load_golden(EXPORTS / "vdib_digits")
+    assert net.layers[-1].kind == "stochastic_readout" and net.layers[-1].num_basis == 2
+    assert net.decoder["kind"] == "ann" and golden["decoded"].shape == (16, 64)
 
 
 @pytest.mark.lava
@@ -70,3 +86,6 @@ def test_regeneration_script_produces_a_consistent_export(tmp_path):
     manifest = regen.regenerate_roy_ae_digits(tmp_path)
     assert manifest["network"] == [64, 16, 64]
     check_replay(*load_golden(tmp_path), "reference")
+    manifest = regen.regenerate_vdib_digits(tmp_path / "vdib")
+    assert manifest["network"] == [64, 24, 16]
+    check_replay(*load_golden(tmp_path / "vdib"), "reference")

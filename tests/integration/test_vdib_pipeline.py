@@ -125,7 +125,7 @@ def test_export_run_refuses_an_unknown_model_kind(trained, tmp_path):
     run_dir = trained[0]
     (tmp_path / "config.toml").write_text((run_dir / "config.toml").read_text())
     save_atomic({"format": FORMAT, "model_kind": "mystery"}, tmp_path / "checkpoint.pt")
-    with pytest.raises(CheckpointError, match="'mystery' model; exportable kinds: roy-ae, vdib"):
+    with pytest.raises(CheckpointError, match="'mystery' model, not 'roy-ae' or 'vdib'"):
         export_run(tmp_path)
 
 
