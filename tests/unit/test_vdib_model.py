@@ -235,3 +235,23 @@ def test_standard_layers_cannot_follow_the_readout():
         FixedPointNetwork([readout.__class__(**{**readout.__dict__, "weight":
                                                 np.ones((12, 10), int) * 2}), bridge],
                           InputSpec("spikes", T, (10,)))
+
+
+@pytest.mark.gpu
+def test_cuda_training_step_and_quantized_mode_match_the_cpu():
+    """On a GPU: the quantized encoder draws the same spikes as on the CPU, and one VDIB
+    training step runs (the float mode's torch RNG differs between devices by design)."""
+    model = _model()
+    x = _spikes(batch=5)
+    cpu = model.encoder(x, mode="quantized").readout.spikes
+    model = model.cuda()
+    gpu = model.encoder(x.cuda(), mode="quantized").readout.spikes.cpu()
+    assert torch.equal(cpu, gpu)
+    out = model.encoder(x.cuda(), generator=torch.Generator(device="cuda").manual_seed(0))
+    ro = out.readout
+    nll = decoder_nll("sigmoid", model.decoder(ro.spikes), x.cuda()[:, :, -1])
+    obj, _, coeff = encoder_objective(ro.spikes, ro.prob, nll, beta=0.1, prior=0.3,
+                                      baseline=Baseline())
+    dfa = EPropDFA([12], 6).cuda()
+    (nll.mean() + obj + dfa.objective(model.encoder, out, coeff)).backward()
+    assert model.encoder.hidden[0].weight.grad.abs().sum() > 0
