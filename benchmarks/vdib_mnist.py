@@ -33,7 +33,7 @@ from spikecodec.deploy.network import InputSpec
 from spikecodec.train import config as config_io
 from spikecodec.train.lenet import lenet_accuracy, load_or_train_lenet
 from spikecodec.train.quantize import quantize
-from spikecodec.train.vdib.training import VDIBConfig, _batch_seed, load_task, train_vdib
+from spikecodec.train.vdib.training import VDIBConfig, eval_batches, load_task, train_vdib
 
 # A time-to-first-spike image has ~150 input spikes (one per lit pixel) against ~1,500 for the
 # Poisson code at max_rate 0.5: its hidden weights start 5x larger so that the hidden layer
@@ -55,10 +55,8 @@ def deployed_estimates(model, task, cfg) -> tuple[np.ndarray, dict]:
     """Export, run the test split on the reference backend, decode on the host."""
     enc = task.encoding_params
     net = quantize(model, InputSpec(task.encoding, task.num_steps, task.image_shape, enc))
-    n, bs = task.size("test"), cfg.train.eval_batch_size
-    xs = [task.batch("test", torch.arange(lo, min(lo + bs, n)),
-                     seed=_batch_seed(cfg.train.seed + 2, 0, lo))[0] for lo in range(0, n, bs)]
-    x = torch.cat(xs)
+    n = task.size("test")
+    x = torch.cat([x for _, x, _ in eval_batches(task, cfg, "test")])
     tic = time.perf_counter()
     result = run(net, x, backend="reference")
     seconds = time.perf_counter() - tic
@@ -97,8 +95,8 @@ def main() -> None:
         quant_acc = lenet_accuracy(judge, out["_quantized"]["estimates"], labels)
         est, dep = deployed_estimates(out["_model"], task, cfg)
         dep_acc = lenet_accuracy(judge, torch.from_numpy(est), labels)
-        assert np.allclose(est, out["_quantized"]["estimates"].numpy(), atol=1e-5), \
-            "reference backend and the quantized torch model disagree"
+        if not np.allclose(est, out["_quantized"]["estimates"].numpy(), atol=1e-5):
+            raise RuntimeError("reference backend and the quantized torch model disagree")
         row = {"config": ROWS[name], "float_accuracy": float_acc,
                "quantized_accuracy": quant_acc, "deployed_accuracy": dep_acc,
                "float_mse": out["metrics"]["float"]["mse"],

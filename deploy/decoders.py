@@ -67,6 +67,13 @@ def check_decoder(cfg: dict[str, Any], *, num_steps: int | None = None) -> dict[
         if not isinstance(kernel, (int, np.integer)) or not 1 <= kernel <= window:
             raise ConfigError(f"decoder.kernel must be an integer in [1, window={window}], "
                               f"got {kernel!r}")
+    sizes = [("neurons", cfg.get("neurons"))]
+    if cfg["arch"] == "conv1d":
+        sizes.append(("channels", cfg.get("channels")))
+    sizes += [("hidden", h) for h in (cfg.get("hidden", []) if cfg["arch"] != "linear" else [])]
+    for key, value in sizes:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"decoder.{key} must hold integers >= 1, got {value!r}")
     shape = cfg.get("out_shape")
     if not isinstance(shape, (list, tuple)) or not shape or any(int(s) < 1 for s in shape):
         raise ConfigError(f"decoder.out_shape must be a non-empty list of sizes, got {shape!r}")
@@ -149,6 +156,16 @@ def decode(decoder: dict[str, Any], spikes: Any, *, num_steps: int | None = None
     if missing:
         raise ExportError(f"the export's decoder lacks its weights {missing}: re-export it")
     params = {k: torch.as_tensor(np.asarray(decoder[k], dtype=np.float32)) for k in names}
+    expected = {f"w{i}": (b, a) for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:],
+                                                               strict=True))}
+    expected.update({f"b{i}": (b,) for i, b in enumerate(sizes[1:])})
+    if cfg["arch"] == "conv1d":
+        c, n, k = int(cfg["channels"]), int(cfg["neurons"]), int(cfg["kernel"])
+        expected.update(conv_w=(c, n, k), conv_b=(c,))
+    for key, shape in expected.items():
+        if tuple(params[key].shape) != shape:
+            raise ExportError(f"the export's decoder array {key!r} has shape "
+                              f"{tuple(params[key].shape)}, its config needs {shape}")
     x = torch.as_tensor(np.asarray(spikes), dtype=torch.float32)
     if x.ndim != 3 or x.shape[1] != int(cfg["neurons"]):
         raise InputError(f"readout spikes must be (batch, {cfg['neurons']}, time), got "

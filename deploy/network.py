@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from spikecodec.errors import ConfigError
+from spikecodec.lava_procs.cuba import STATE_EXP
 
 FORMAT_VERSION = 1
 
@@ -36,7 +37,6 @@ DECAY_MAX = 4096  # iDecay / vDecay on the 4096 scale
 V_TH_MANT_MAX = 2**17 - 1  # Lava's vth: 17 bits
 BIAS_MIN, BIAS_MAX = -(2**12), 2**12 - 1  # Lava's bias_mant: signed 13 bits
 REF_DELAY_MAX = 63
-STATE_SHIFT = 6  # mantissas (weights, biases) enter the state shifted left by 6
 
 
 def _check_int(layer: str, name: str, value: Any, lo: int, hi: int) -> int:
@@ -261,8 +261,8 @@ class StochasticReadoutLayer:
 
         return ReadoutParams(
             du=tuple(self.i_decay), dv=tuple(self.v_decay), dg=self.fb_decay,
-            w_fb=xp_array(np.asarray(self.fb_weight, dtype=np.int64) << STATE_SHIFT),
-            bias=xp_array(np.asarray(self.bias, dtype=np.int64) << STATE_SHIFT),
+            w_fb=xp_array(np.asarray(self.fb_weight, dtype=np.int64) << STATE_EXP),
+            bias=xp_array(np.asarray(self.bias, dtype=np.int64) << STATE_EXP),
             lut=xp_array(np.asarray(self.lut, dtype=np.int64)), lut_shift=self.lut_shift,
             lut_offset=self.lut_offset, seed=self.seed)
 

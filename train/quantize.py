@@ -80,16 +80,26 @@ def _quantize_vdib(model: VDIB, input_spec: InputSpec, metadata: dict[str, Any])
 
 
 def _rebuild_vdib(net: FixedPointNetwork) -> VDIB:
+    from dataclasses import replace
+
     from spikecodec.train import config as config_io
     from spikecodec.train.vdib.decoders import ANNDecoder
 
     cfg = config_io.from_dict(VDIBModelConfig, net.metadata["model_config"])
-    encoder = VDIBEncoder(net.in_features, cfg)
+    last = net.layers[-1]
+    cfg = replace(cfg, readout=replace(cfg.readout, seed=int(last.seed)))  # the export's seed
+    encoder = VDIBEncoder(net.in_features, cfg, generator=torch.Generator().manual_seed(0))
+    p = encoder.readout.fixed_point()
+    if (p.du, p.dv, p.dg, p.lut_shift, p.lut_offset) != (
+            last.i_decay, last.v_decay, last.fb_decay, last.lut_shift, last.lut_offset) \
+            or not np.array_equal(p.lut.numpy(), last.lut):
+        raise ConfigError(f"{last.name}: the export's readout decays or sigmoid table differ "
+                          f"from what its model_config gives; the export was edited by hand?")
     with torch.no_grad():
         for block, layer in zip(encoder.hidden, net.layers[:-1], strict=True):
             block.weight.copy_(torch.from_numpy(np.array(layer.weight, dtype=np.float32))
                                / cfg.scale)
-        ro, layer, s = encoder.readout, net.layers[-1], cfg.readout.scale
+        ro, layer, s = encoder.readout, last, cfg.readout.scale
         ro.weight.copy_(torch.from_numpy(np.array(layer.weight, dtype=np.float32)) / s)
         ro.bias.copy_(torch.from_numpy(np.array(layer.bias, dtype=np.float32)) / s)
         ro.feedback.copy_(torch.from_numpy(np.array(layer.fb_weight, dtype=np.float32)) / s)

@@ -32,7 +32,8 @@ streaming: ``step`` is the step within the sample (``0 .. T-1``) and ``sample`` 
 index in the run.
 
 Like :mod:`spikecodec.lava_procs.cuba`, every function works on numpy int64 arrays and torch
-int64 tensors alike (and on Python ints) and this module imports neither.
+int64 tensors alike (the key and draw functions on Python ints too) and this module imports
+neither.
 """
 
 import math

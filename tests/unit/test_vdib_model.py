@@ -101,7 +101,7 @@ def test_readout_reinforce_gradient_is_the_eligibility_formula():
     out = model.encoder(x, generator=torch.Generator().manual_seed(3))
     ro = out.readout
     nll = torch.rand(5)
-    obj, _, coeff = encoder_objective(ro.spikes, ro.prob, nll, beta=0.1, prior=0.2,
+    obj, _, coeff = encoder_objective(ro.spikes, ro.membrane, nll, beta=0.1, prior=0.2,
                                       baseline=Baseline())
     obj.backward()
     err = (ro.spikes - ro.prob.detach()) * coeff[:, None, None]  # (B, N, T)
@@ -138,7 +138,7 @@ def test_bptt_reaches_the_hidden_layer_and_eprop_mode_detaches_it():
         model.zero_grad()
         out = model.encoder(x, bptt=bptt, generator=torch.Generator().manual_seed(0))
         ro = out.readout
-        obj, _, _ = encoder_objective(ro.spikes, ro.prob, torch.zeros(len(x)), beta=0.5,
+        obj, _, _ = encoder_objective(ro.spikes, ro.membrane, torch.zeros(len(x)), beta=0.5,
                                       prior=0.3, baseline=Baseline())
         obj.backward()
         grad = model.encoder.hidden[0].weight.grad
@@ -146,9 +146,13 @@ def test_bptt_reaches_the_hidden_layer_and_eprop_mode_detaches_it():
 
 
 def test_log_q_and_prior_are_bernoulli_log_likelihoods():
+    """From logits, so a saturated neuron keeps its gradient y - sigmoid(m)."""
+    m = torch.tensor([[[30.0]]], requires_grad=True)
+    log_q(torch.zeros(1, 1, 1), m).backward()
+    assert torch.allclose(m.grad, torch.tensor([[[-1.0]]]))
     y = torch.tensor([[[1.0, 0.0]]])
-    p = torch.tensor([[[0.8, 0.3]]])
-    assert torch.allclose(log_q(y, p), torch.log(torch.tensor(0.8 * 0.7)))
+    m = torch.logit(torch.tensor([[[0.8, 0.3]]]))
+    assert torch.allclose(log_q(y, m), torch.log(torch.tensor(0.8 * 0.7)))
     assert torch.allclose(log_prior(y, 0.2), torch.log(torch.tensor(0.2 * 0.8)))
 
 
@@ -250,8 +254,39 @@ def test_cuda_training_step_and_quantized_mode_match_the_cpu():
     out = model.encoder(x.cuda(), generator=torch.Generator(device="cuda").manual_seed(0))
     ro = out.readout
     nll = decoder_nll("sigmoid", model.decoder(ro.spikes), x.cuda()[:, :, -1])
-    obj, _, coeff = encoder_objective(ro.spikes, ro.prob, nll, beta=0.1, prior=0.3,
+    obj, _, coeff = encoder_objective(ro.spikes, ro.membrane, nll, beta=0.1, prior=0.3,
                                       baseline=Baseline())
     dfa = EPropDFA([12], 6).cuda()
     (nll.mean() + obj + dfa.objective(model.encoder, out, coeff)).backward()
     assert model.encoder.hidden[0].weight.grad.abs().sum() > 0
+
+
+def test_damaged_decoder_arrays_raise_export_errors():
+    dec = make_decoder(arch="mlp", input="window", window=4, at="last", output="sigmoid",
+                       out_shape=(2,), neurons=3, hidden=(5,)).export()
+    dec["w1"] = dec["w1"][:, :4]
+    with pytest.raises(ExportError, match="'w1' has shape"):
+        decode(dec, np.zeros((1, 3, 4)))
+    bad = dict(dec)
+    del bad["neurons"]
+    with pytest.raises(ConfigError, match="decoder.neurons"):
+        decode(bad, np.zeros((1, 3, 4)))
+
+
+@pytest.mark.parametrize("override,match", [
+    ("model.readout.seed=-1", "readout.seed"), ("model.readout.weight_scale=-2", "weight_scale"),
+    ("model.readout.bias_init=nan", "bias_init")])
+def test_readout_config_is_checked_before_training(override, match):
+    with pytest.raises(ConfigError, match=match):
+        config_io.apply_overrides(VDIBConfig(), [override])
+
+
+def test_stratified_split_keeps_every_class_on_both_sides():
+    from spikecodec.train.vdib.tasks import stratified_split
+
+    labels = torch.tensor([0] * 10 + [1] * 5 + [2] * 2)
+    train, test = stratified_split(labels, test_fraction=0.2, seed=0)
+    assert sorted(torch.cat([train, test]).tolist()) == list(range(17))
+    assert set(labels[test].tolist()) == {0, 1, 2} and set(labels[train].tolist()) == {0, 1, 2}
+    again = stratified_split(labels, test_fraction=0.2, seed=0)
+    assert torch.equal(again[0], train) and torch.equal(again[1], test)

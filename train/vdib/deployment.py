@@ -22,7 +22,7 @@ from spikecodec.deploy.network import FixedPointNetwork
 from spikecodec.errors import ConfigError, ExportError
 from spikecodec.train import config as config_io
 from spikecodec.train.vdib import tasks
-from spikecodec.train.vdib.training import VDIBConfig, _batch_seed, load_task
+from spikecodec.train.vdib.training import VDIBConfig, eval_batches, load_task
 
 
 class ExportInputs(NamedTuple):
@@ -70,12 +70,8 @@ def export_inputs(net: FixedPointNetwork, *, split: str = "test", samples: int |
         raise ConfigError(f"the {data['dataset']} {task.name} task gives inputs of "
                           f"{task.in_features} neurons x {task.num_steps} steps but the export "
                           f"takes {net.in_features} x {net.num_steps}")
-    n, bs = task.size(split), cfg.train.eval_batch_size
-    stop = n if samples is None else min(samples, n)
-    chunks = []
-    for lo in range(0, stop, bs):  # whole batches, as evaluate() draws them
-        idx = torch.arange(lo, min(lo + bs, n))
-        chunks.append(task.batch(split, idx, seed=_batch_seed(cfg.train.seed + 2, 0, lo))[0])
+    stop = task.size(split) if samples is None else min(samples, task.size(split))
+    chunks = [x for _, x, _ in eval_batches(task, cfg, split, stop)]
     labels = task.labels[split]
     return ExportInputs(task, cfg, torch.cat(chunks)[:stop], task.references[split][:stop],
                         None if labels is None else labels[:stop])

@@ -39,8 +39,6 @@ import torch
 from spikecodec.errors import ConfigError
 from spikecodec.train.vdib.readout import alpha_traces
 
-_EPS = 1e-6
-
 
 def check_probability(name: str, p: float) -> float:
     """Probabilities of Bernoulli priors live strictly inside (0, 1)."""
@@ -76,15 +74,18 @@ def decoder_nll(output: str, logits: torch.Tensor, reference: torch.Tensor, *,
     return nll.reshape(nll.shape[0], -1).sum(1)
 
 
-def log_q_steps(spikes: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:
-    """``log q_phi(y_t | .)`` per sample and step ``(B, T)`` for ``(B, N, T)`` inputs."""
-    p = prob.clamp(_EPS, 1 - _EPS)
-    return (spikes * torch.log(p) + (1 - spikes) * torch.log1p(-p)).sum(1)
+def log_q_steps(spikes: torch.Tensor, membrane: torch.Tensor) -> torch.Tensor:
+    """``log q_phi(y_t | .)`` per sample and step ``(B, T)`` from the readout potentials
+    ``m (B, N, T)`` (``P(spike) = sigmoid(m)``): computed from the logits, so saturated neurons
+    keep their exact gradient ``y - sigmoid(m)``."""
+    nll = torch.nn.functional.binary_cross_entropy_with_logits(membrane, spikes,
+                                                               reduction="none")
+    return -nll.sum(1)
 
 
-def log_q(spikes: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:
-    """``log q_phi(y || x)`` per sample ``(B,)`` for spikes and probabilities ``(B, N, T)``."""
-    return log_q_steps(spikes, prob).sum(1)
+def log_q(spikes: torch.Tensor, membrane: torch.Tensor) -> torch.Tensor:
+    """``log q_phi(y || x)`` per sample ``(B,)`` for spikes and potentials ``(B, N, T)``."""
+    return log_q_steps(spikes, membrane).sum(1)
 
 
 def log_prior_steps(spikes: torch.Tensor, p: float) -> torch.Tensor:
@@ -99,25 +100,29 @@ def log_prior(spikes: torch.Tensor, p: float) -> torch.Tensor:
 
 
 class Baseline:
-    """Running mean of the learning signal (exponential, ``momentum`` per batch)."""
+    """Running mean of the learning signal (exponential, ``momentum`` per batch): one number
+    for per-sample signals ``(B,)``, one per step for per-step signals ``(B, T)`` (the steps
+    near ``T`` see fewer future estimates and have smaller signals)."""
 
     def __init__(self, momentum: float = 0.9):
         if not 0.0 <= momentum < 1.0:
             raise ConfigError(f"baseline momentum must be in [0, 1), got {momentum!r}")
         self.momentum = momentum
-        self.value: float | None = None
+        self.value: torch.Tensor | None = None
 
-    def update(self, signal: torch.Tensor) -> float:
+    def update(self, signal: torch.Tensor) -> torch.Tensor:
         """Return the baseline for this batch (the running mean of the batches before, or this
         batch's mean for the first one), then fold this batch's mean in."""
-        mean = float(signal.mean())
+        mean = signal.detach().mean(0)  # () or (T,)
+        if self.value is not None and self.value.shape != mean.shape:
+            self.value = None  # the signal's layout changed: start again
         current = mean if self.value is None else self.value
         self.value = mean if self.value is None else \
             self.momentum * self.value + (1 - self.momentum) * mean
         return current
 
 
-def encoder_objective(spikes: torch.Tensor, prob: torch.Tensor, nll: torch.Tensor, *,
+def encoder_objective(spikes: torch.Tensor, membrane: torch.Tensor, nll: torch.Tensor, *,
                       beta: float, prior: float, baseline: Baseline, window: int | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(objective, learning signal l, coefficient c)``.
@@ -126,13 +131,16 @@ def encoder_objective(spikes: torch.Tensor, prob: torch.Tensor, nll: torch.Tenso
     ``c = (l - b) + beta`` multiplies ``y - sigma(m)`` in every encoder gradient.
 
     ``nll (B,)``: one learning signal per sample, ``l`` and ``c`` are ``(B,)``. ``nll (B, T)``
-    (a decoder estimating at every step from a ``window`` of spikes): the spikes of step ``s``
-    can only change the estimates of steps ``s .. s + window - 1``, so step ``s`` gets its own
-    signal ``l_s = sum_{t=s}^{s+window-1} nll_t + beta log(q_s / r_s)`` (the per-step learning
-    signal of the paper's online rule; it drops terms whose expectation is zero, not an
-    approximation of the decoder path), and ``l``, ``c`` are ``(B, T)``.
+    (a decoder estimating at every step from a ``window`` of spikes): step ``s`` gets its own
+    signal ``l_s = sum_{t=s}^{s+window-1} nll_t + beta log(q_s / r_s)`` -- the estimates whose
+    decoding window holds the spikes of step ``s`` -- and ``l``, ``c`` are ``(B, T)``. This is
+    the online rule's per-step learning signal, and a truncation: the spikes of step ``s`` also
+    reach later steps through the readout's own feedback (``w_fb``), whose effect it drops, as
+    e-prop drops the hidden layers' recurrence; with ``w_fb = 0`` it is exact (terms outside
+    the window have zero expectation). It trades that bias for much less variance than one
+    signal for the whole sequence (T = 100 steps of blobs: one scalar for 1,000 Bernoulli draws).
     """
-    spikes_lq = log_q_steps(spikes, prob)  # (B, T)
+    spikes_lq = log_q_steps(spikes, membrane)  # (B, T)
     kl = spikes_lq.detach() - log_prior_steps(spikes, prior)
     if nll.dim() == 1:
         lq = spikes_lq.sum(1)

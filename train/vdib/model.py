@@ -2,10 +2,12 @@
 ANN decoder (Skatchkovsky, Simeone & Jang 2021; ../shared/papers/vdib_equations.md).
 
 Encoder ``q_phi(y || x)``: hidden layers of deterministic SRM neurons -- alpha synaptic filter,
-exponential feedback, bias, ``s = Theta(u)`` -- are exactly Loihi CUBA neurons (current and
-voltage decays give the alpha filter, reset to zero is the feedback, the threshold is the bias)
-and run as :class:`~spikecodec.train.blocks.CubaDense` blocks, whose forward pass is the integer
-neuron that deploys. The readout is :class:`~spikecodec.train.vdib.readout.StochasticReadout`.
+exponential feedback, bias, ``s = Theta(u)`` -- run as Loihi CUBA neurons
+(:class:`~spikecodec.train.blocks.CubaDense`, whose forward pass is the integer neuron that
+deploys): the current and voltage decays give the alpha filter exactly; Loihi's reset to zero
+stands in for the exponential feedback (a feedback that removes the whole potential at once);
+the bias is the fixed threshold (``u = v - threshold``), not trained per neuron. The readout
+is :class:`~spikecodec.train.vdib.readout.StochasticReadout`.
 Decoder ``p_theta(r | y)``: :class:`~spikecodec.train.vdib.decoders.ANNDecoder` on a window of
 readout spikes (or their counts: rate decoding).
 

@@ -11,7 +11,8 @@ its docstring for the equations). Here:
   a ``torch.Generator``; ``m`` keeps its autograd graph (weights, bias and feedback weight).
 * ``mode="quantized"`` (deployment check): the integer dynamics, the sigmoid table and the
   counter-based PRNG keyed by ``(seed, neuron, step, first_sample + b)``: the same spikes as the
-  reference engine and the Lava process (tests/integration/test_vdib_deploy.py).
+  reference engine and the Lava process (tests/unit/test_vdib_model.py,
+  tests/integration/test_lava_readout.py, the golden export netx_exports/vdib_digits/).
 
 Weights, bias and feedback weight are quantized in every forward pass with a straight-through
 estimator (even 8-bit weight mantissas like :class:`~spikecodec.train.blocks.CubaDense`, bias
@@ -26,11 +27,13 @@ from typing import NamedTuple
 
 import torch
 
+from spikecodec.deploy.network import BIAS_MAX, BIAS_MIN
 from spikecodec.deploy.weights import lava_weights
 from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.cuba import DECAY_SCALE, STATE_EXP
 from spikecodec.lava_procs.stochastic_readout.dynamics import (
     ReadoutParams,
+    check_seed,
     neuron_step_key,
     readout_step,
     sample_key,
@@ -38,8 +41,6 @@ from spikecodec.lava_procs.stochastic_readout.dynamics import (
     zero_state,
 )
 from spikecodec.train.blocks import quantize_weight
-
-BIAS_MANT_MIN, BIAS_MANT_MAX = -(2**12), 2**12 - 1
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,15 @@ class ReadoutConfig:
                 raise ConfigError(f"readout decays must be in [0, 1], got {d!r}")
         if self.scale < 1 or self.scale & (self.scale - 1):
             raise ConfigError(f"readout.scale must be a power of two, got {self.scale}")
+        for name in ("feedback_init", "bias_init", "weight_scale"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"readout.{name} must be finite, got {getattr(self, name)!r}")
+        if not self.weight_scale > 0:
+            raise ConfigError(f"readout.weight_scale must be > 0, got {self.weight_scale!r}")
+        try:
+            check_seed(self.seed)
+        except ConfigError as err:
+            raise ConfigError(f"readout.seed: {err}") from err
 
     @property
     def num_basis(self) -> int:
@@ -137,7 +147,7 @@ class StochasticReadout(torch.nn.Module):
     def _quantized_vector(self, p: torch.Tensor) -> torch.Tensor:
         s = self.cfg.scale
         q = p + (torch.round(p * s) / s - p).detach()
-        return q.clamp(BIAS_MANT_MIN / s, BIAS_MANT_MAX / s)
+        return q.clamp(BIAS_MIN / s, BIAS_MAX / s)
 
     def quantized_bias(self) -> torch.Tensor:
         return self._quantized_vector(self.bias)

@@ -125,13 +125,13 @@ def events_task(*, dataset: str, data_dir: str | None, train_limit: int | None,
                   for s, limit in (("train", train_limit), ("test", test_limit))}
         inputs = {s: torch.as_tensor(sp.spikes) for s, sp in splits.items()}
         labels = {s: torch.as_tensor(sp.labels).long() for s, sp in splits.items()}
-    elif dataset == "mnist-dvs":  # the dataset defines no split: the last 20% test
-        full = events.load_mnist_dvs(data_dir, num_steps=num_steps, bin_us=bin_us,
-                                     limit=train_limit)
-        cut = max(1, int(0.8 * len(full.labels)))
+    elif dataset == "mnist-dvs":  # the dataset defines no split: a seeded, per-class 80/20
+        full = events.load_mnist_dvs(data_dir, num_steps=num_steps, bin_us=bin_us)
         spikes, lab = torch.as_tensor(full.spikes), torch.as_tensor(full.labels).long()
-        inputs = {"train": spikes[:cut], "test": spikes[cut:]}
-        labels = {"train": lab[:cut], "test": lab[cut:]}
+        train_idx, test_idx = stratified_split(lab, test_fraction=0.2, seed=0)
+        train_idx, test_idx = train_idx[:train_limit], test_idx[:test_limit]
+        inputs = {"train": spikes[train_idx], "test": spikes[test_idx]}
+        labels = {"train": lab[train_idx], "test": lab[test_idx]}
     else:
         raise ConfigError(f"events dataset must be 'nmnist' or 'mnist-dvs', got {dataset!r}")
     mnist = load_images("mnist", "train", data_dir=mnist_dir, limit=1000)
@@ -140,3 +140,22 @@ def events_task(*, dataset: str, data_dir: str | None, train_limit: int | None,
     n_in = inputs["train"].shape[1]
     return Task("events", inputs, refs, labels, num_steps, n_in, (784,), "last", "sigmoid",
                 "spikes", {}, (28, 28))
+
+
+def stratified_split(labels: torch.Tensor, *, test_fraction: float, seed: int
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``(train, test)``: each class shuffled (seeded) and cut ``test_fraction`` into
+    test (at least one sample of a class with two or more), then both interleaved by shuffling
+    again, so that a limit on either keeps every class."""
+    gen = torch.Generator().manual_seed(seed)
+    train, test = [], []
+    for c in torch.unique(labels):
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        cut = int(round(test_fraction * len(idx)))
+        cut = max(cut, 1) if len(idx) > 1 else 0
+        test.append(idx[:cut])
+        train.append(idx[cut:])
+    train, test = torch.cat(train), torch.cat(test)
+    return (train[torch.randperm(len(train), generator=gen)],
+            test[torch.randperm(len(test), generator=gen)])

@@ -164,6 +164,18 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def eval_batches(task: tasks_mod.Task, cfg: VDIBConfig, split: str, stop: int | None = None):
+    """``(first index, x, reference)`` for the evaluation batches of ``split`` up to ``stop``:
+    the batches and Poisson seeds every evaluation uses (training, ``spikecodec eval``, the
+    benchmarks), so that a deployed export sees exactly the spikes the training run scored."""
+    n, bs = task.size(split), cfg.train.eval_batch_size
+    stop = n if stop is None else min(stop, n)
+    for lo in range(0, stop, bs):
+        idx = torch.arange(lo, min(lo + bs, n))  # whole batches: the draws depend on them
+        x, ref = task.batch(split, idx, seed=_batch_seed(cfg.train.seed + 2, 0, lo))
+        yield lo, x, ref
+
+
 @torch.no_grad()
 def evaluate(model: VDIB, task: tasks_mod.Task, cfg: VDIBConfig, *, mode: str = "float",
              split: str = "test", keep: bool = False) -> dict[str, Any]:
@@ -174,11 +186,9 @@ def evaluate(model: VDIB, task: tasks_mod.Task, cfg: VDIBConfig, *, mode: str = 
     """
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(cfg.train.seed + 1)
-    n, bs = task.size(split), cfg.train.eval_batch_size
+    n = task.size(split)
     estimates, spikes, refs, counts = [], [], [], 0.0
-    for lo in range(0, n, bs):
-        idx = torch.arange(lo, min(lo + bs, n))
-        x, ref = task.batch(split, idx, seed=_batch_seed(cfg.train.seed + 2, 0, lo))
+    for lo, x, ref in eval_batches(task, cfg, split):
         out = model.encoder(x.to(device), mode=mode, generator=gen, first_sample=lo)
         y = out.readout.spikes
         estimates.append(model.decoder.estimate(y).cpu())
@@ -199,6 +209,7 @@ def evaluate(model: VDIB, task: tasks_mod.Task, cfg: VDIBConfig, *, mode: str = 
 def train_vdib(cfg: VDIBConfig, run_dir: str | os.PathLike, *, show_progress: bool = True,
                log: Callable[[str], None] = print, task: tasks_mod.Task | None = None
                ) -> dict[str, Any]:
+    """``log`` receives one line per epoch (seconds, mean decoder NLL, readout spikes)."""
     """Train, evaluate (float and quantized) and write the run directory; return results."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +230,7 @@ def train_vdib(cfg: VDIBConfig, run_dir: str | os.PathLike, *, show_progress: bo
     output = model.decoder.cfg["output"]
     per_step = model.decoder.cfg["at"] == "every"  # per-step learning signals (learning.py)
     window = int(model.decoder.cfg["window"])
-    history: dict[str, list[float]] = {"loss": [], "nll": [], "spikes": []}
+    history: dict[str, list[float]] = {"signal": [], "nll": [], "spikes": []}
     epoch_seconds = []
     n = task.size("train")
     batches = math.ceil(n / t.batch_size)
@@ -235,7 +246,7 @@ def train_vdib(cfg: VDIBConfig, run_dir: str | os.PathLike, *, show_progress: bo
             out = model.encoder(x, bptt=t.rule == "bptt", generator=gen)
             ro = out.readout
             nll = decoder_nll(output, model.decoder(ro.spikes), ref, per_step=per_step)
-            enc, signal, coeff = encoder_objective(ro.spikes, ro.prob, nll, beta=t.beta,
+            enc, signal, coeff = encoder_objective(ro.spikes, ro.membrane, nll, beta=t.beta,
                                                    prior=t.prior, baseline=baseline,
                                                    window=window)
             loss = nll.sum(-1).mean() if per_step else nll.mean()
@@ -245,7 +256,7 @@ def train_vdib(cfg: VDIBConfig, run_dir: str | os.PathLike, *, show_progress: bo
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            history["loss"].append(float(signal.detach().mean()))
+            history["signal"].append(float(signal.detach().mean()))  # learning signal l
             history["nll"].append(float(nll.detach().sum(-1).mean() if per_step
                                         else nll.detach().mean()))
             history["spikes"].append(float(ro.spikes.sum()) / len(idx))
@@ -253,6 +264,10 @@ def train_vdib(cfg: VDIBConfig, run_dir: str | os.PathLike, *, show_progress: bo
                 bar.set_postfix(nll=f"{history['nll'][-1]:.2f}",
                                 spikes=f"{history['spikes'][-1]:.0f}")
         epoch_seconds.append(time.perf_counter() - tic)
+        recent = slice(-batches, None)
+        log(f"epoch {epoch + 1}/{t.epochs}: {epoch_seconds[-1]:.1f} s, decoder NLL "
+            f"{np.mean(history['nll'][recent]):.3f}, readout spikes/sample "
+            f"{np.mean(history['spikes'][recent]):.1f}")
         save_atomic({"format": FORMAT, "model_kind": MODEL_KIND,
                      "in_neurons": task.in_features, "config": config_io.to_dict(cfg),
                      "model": {k: v.cpu() for k, v in model.state_dict().items()},
