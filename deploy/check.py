@@ -20,14 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from spikecodec.deploy.network import (
-    STATE_SHIFT,
-    DenseLayer,
-    FixedPointNetwork,
-    StochasticReadoutLayer,
-)
+from spikecodec.deploy.network import DenseLayer, FixedPointNetwork, StochasticReadoutLayer
 from spikecodec.deploy.weights import lava_weights
-from spikecodec.lava_procs.cuba import DECAY_SCALE
+from spikecodec.lava_procs.cuba import DECAY_SCALE, STATE_EXP
 from spikecodec.lava_procs.stochastic_readout.dynamics import PROB_BITS
 
 NEURONS_PER_CORE = 8192
@@ -39,7 +34,7 @@ BIAS_BITS = 13  # signed
 DECAY_BITS = 12  # unsigned; iDecay = 4096 is reachable through the ds_offset bit
 LUT_BITS = PROB_BITS + 1  # readout table entries in [0, 2^16]: 2^16 (certain spike) needs 17
 HOST_VALUE_BYTES = 3  # one 24-bit potential read out to the host
-V_TH_MAX = ((1 << V_TH_BITS) - 1) << STATE_SHIFT  # highest CUBA threshold: 2^23 - 64
+V_TH_MAX = ((1 << V_TH_BITS) - 1) << STATE_EXP  # highest CUBA threshold: 2^23 - 64
 
 
 def signed_bits(values: np.ndarray) -> int:
@@ -110,7 +105,7 @@ def _stochastic_readout(layer: StochasticReadoutLayer, *, num_steps: int) -> dic
     """
     w = layer.weight
     k, n = layer.num_basis, layer.out_features
-    worst_a = int(np.abs(w).sum(axis=1).max()) << STATE_SHIFT  # every input spiking at once
+    worst_a = int(np.abs(w).sum(axis=1).max()) << STATE_EXP  # every input spiking at once
     fields = {
         "weight": (signed_bits(w), WEIGHT_BITS),
         "bias": (signed_bits(layer.bias), BIAS_BITS),
