@@ -12,7 +12,7 @@ steps, trained with the VDIB rule (REINFORCE, per-step learning signals). Sweeps
 Beside each MSE: chance (a uniform estimate) and the same decoder trained directly on the raw
 input spikes (no bottleneck). One seed per point (the paper averages five).
 
-    .venv/bin/python benchmarks/vdib_blobs.py [--epochs 10] [--train 512]
+    .venv/bin/python benchmarks/vdib_blobs.py [--epochs 20] [--train 4096]
 """
 from __future__ import annotations
 
@@ -75,8 +75,8 @@ def tau_e_settings(tau: int) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--train", type=int, default=512, help="training sequences of T = 100")
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--train", type=int, default=4096, help="training sequences of T = 100")
     ap.add_argument("--out", default=str(RESULTS_DIR / "vdib_blobs.json"))
     args = ap.parse_args()
     base = [*BASE, f"train.epochs={args.epochs}", f"data.blobs_train={args.train}"]
