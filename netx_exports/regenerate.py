@@ -79,9 +79,32 @@ def record_golden(net, out_dir: Path, *, decode_output: bool = False):
     return lava, golden
 
 
+def write_manifest(out_dir: Path, name: str, settings: list[str], net, lava, files: list[Path],
+                   *, engine: str, **extra: Any) -> dict[str, Any]:
+    """What was made and how: settings, network shape, golden spike counts, versions, hashes
+    of ``files`` (a test checks them), plus the export's own ``extra`` numbers."""
+    from spikecodec.atomic import write_json
+
+    manifest = {
+        "name": name,
+        "produced_by": "netx_exports/regenerate.py",
+        "settings": settings,
+        "network": [net.in_features] + [layer.out_features for layer in net.layers],
+        "num_steps": net.num_steps,
+        "golden_samples": GOLDEN_SAMPLES,
+        "golden_engine": f"lava-sim ({engine}); reference engine equal",
+        "spikes": {layer.name: int(s.sum()) for layer, s in
+                   zip(net.layers, lava.layers, strict=True)},
+        **extra,
+        "versions": _versions(),
+        "sha256": {p.name: sha256(p) for p in files},
+    }
+    write_json(out_dir / "manifest.json", manifest)
+    return manifest
+
+
 def regenerate_roy_ae_digits(out_dir: Path, *, show_progress: bool = False) -> dict[str, Any]:
     """Train, export and record golden spikes into ``out_dir``; return the manifest."""
-    from spikecodec.atomic import write_json
     from spikecodec.train import config as config_io
     from spikecodec.train.pipeline import export_run
     from spikecodec.train.roy_training import RoyAEConfig, train_roy_ae
@@ -92,22 +115,9 @@ def regenerate_roy_ae_digits(out_dir: Path, *, show_progress: bool = False) -> d
         results = train_roy_ae(cfg, tmp, show_progress=show_progress, log=lambda _: None)
         net, export = export_run(tmp, out_dir / "export.h5")
     lava, golden = record_golden(net, out_dir)
-    manifest = {
-        "name": "roy_ae_digits",
-        "produced_by": "netx_exports/regenerate.py",
-        "settings": SETTINGS,
-        "network": [net.in_features] + [layer.out_features for layer in net.layers],
-        "num_steps": net.num_steps,
-        "golden_samples": GOLDEN_SAMPLES,
-        "golden_engine": "lava-sim (Loihi2SimCfg fixed_pt); reference engine equal",
-        "spikes": {layer.name: int(s.sum()) for layer, s in
-                   zip(net.layers, lava.layers, strict=True)},
-        "float_test_mse": results["metrics"]["snn"]["mse"],
-        "versions": _versions(),
-        "sha256": {p.name: sha256(p) for p in (export, golden)},
-    }
-    write_json(out_dir / "manifest.json", manifest)
-    return manifest
+    return write_manifest(out_dir, "roy_ae_digits", SETTINGS, net, lava, [export, golden],
+                          engine="Loihi2SimCfg fixed_pt",
+                          float_test_mse=results["metrics"]["snn"]["mse"])
 
 
 VDIB_SETTINGS = ["data.task=images", "data.dataset=digits", "data.encoding=time_to_first_spike",
@@ -119,7 +129,6 @@ VDIB_SETTINGS = ["data.task=images", "data.dataset=digits", "data.encoding=time_
 
 def regenerate_vdib_digits(out_dir: Path, *, show_progress: bool = False) -> dict[str, Any]:
     """Train a small VDIB model, export it, record golden spikes and decoded images."""
-    from spikecodec.atomic import write_json
     from spikecodec.train import config as config_io
     from spikecodec.train.pipeline import export_run
     from spikecodec.train.vdib.training import VDIBConfig, train_vdib
@@ -130,25 +139,11 @@ def regenerate_vdib_digits(out_dir: Path, *, show_progress: bool = False) -> dic
         results = train_vdib(cfg, tmp, show_progress=show_progress, log=lambda _: None)
         net, export = export_run(tmp, out_dir / "export.h5")
     lava, golden = record_golden(net, out_dir, decode_output=True)
-    manifest = {
-        "name": "vdib_digits",
-        "produced_by": "netx_exports/regenerate.py",
-        "settings": VDIB_SETTINGS,
-        "network": [net.in_features] + [layer.out_features for layer in net.layers],
-        "num_steps": net.num_steps,
-        "golden_samples": GOLDEN_SAMPLES,
-        "golden_engine": "lava-sim (Loihi2SimCfg fixed_pt, StochasticReadout process); "
-                         "reference engine equal",
-        "readout_seed": int(net.layers[-1].seed),
-        "spikes": {layer.name: int(s.sum()) for layer, s in
-                   zip(net.layers, lava.layers, strict=True)},
-        "float_test_mse": results["metrics"]["float"]["mse"],
-        "quantized_test_mse": results["metrics"]["quantized"]["mse"],
-        "versions": _versions(),
-        "sha256": {p.name: sha256(p) for p in (export, golden)},
-    }
-    write_json(out_dir / "manifest.json", manifest)
-    return manifest
+    return write_manifest(out_dir, "vdib_digits", VDIB_SETTINGS, net, lava, [export, golden],
+                          engine="Loihi2SimCfg fixed_pt, StochasticReadout process",
+                          readout_seed=int(net.layers[-1].seed),
+                          float_test_mse=results["metrics"]["float"]["mse"],
+                          quantized_test_mse=results["metrics"]["quantized"]["mse"])
 
 
 EXPORTS = {"roy_ae_digits": regenerate_roy_ae_digits, "vdib_digits": regenerate_vdib_digits}

@@ -29,6 +29,7 @@ from spikecodec.deploy.metrics import image_mse, spike_mse, znorm_mse
 from spikecodec.errors import ConfigError
 from spikecodec.train import config as config_io
 from spikecodec.train import plots
+from spikecodec.train.batching import batch_seed, epoch_order
 from spikecodec.train.checkpoint import FORMAT, load_checkpoint, save_atomic
 from spikecodec.train.datasets import DATASETS, ImageSplit, load_images
 from spikecodec.train.encoding import poisson_rate
@@ -36,7 +37,7 @@ from spikecodec.train.losses import MembranePotentialLoss
 from spikecodec.train.models.ann_ae import AnnAE
 from spikecodec.train.models.roy_ae import RoyAE, RoyAEModelConfig
 from spikecodec.train.progress import progress
-from spikecodec.train.runtime import tune_allocator
+from spikecodec.train.runtime import training_device, tune_allocator
 
 MODEL_KIND = "roy-ae"
 # Table 1 of the paper (test MSE): SNN, ANN (SGD), ANN (Adam).
@@ -114,24 +115,8 @@ class RoyAEConfig:
     ann: AnnBaselineConfig = field(default_factory=AnnBaselineConfig)
 
 
-def _batch_seed(seed: int, epoch: int, batch: int) -> int:
-    """Poisson draws of one batch: a pure function of (seed, epoch, batch), so resuming replays
-    exactly the draws an uninterrupted run would have made."""
-    return (seed * 1_000_003 + epoch * 10_007 + batch) % (2**63)
-
-
-def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
-
-
 def _cpu(output):
     return type(output)(*(t.cpu() for t in output))
-
-
-def _device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but torch sees no CUDA GPU; use train.device=cpu")
-    return torch.device(name)
 
 
 @torch.no_grad()
@@ -178,7 +163,7 @@ def train_ann_baseline(train: ImageSplit, test: ImageSplit, cfg: RoyAEConfig, op
     order = None
     for epoch, start in progress(steps, desc=f"AE-ANN ({optimizer})", enabled=show_progress):
         if start == 0:
-            order = _epoch_order(n, cfg.train.seed, epoch)
+            order = epoch_order(n, cfg.train.seed, epoch)
         images = train.images[order[start:start + bs]]
         loss = 0.5 * ((model(images) - images) ** 2).sum() / len(images)  # as the SNN's loss
         opt.zero_grad(set_to_none=True)
@@ -210,7 +195,7 @@ def train_roy_ae(cfg: RoyAEConfig, run_dir: str | os.PathLike, *, resume: bool =
     n_in = train.images.shape[1]
 
     # model, optimiser, loss
-    device = _device(cfg.train.device)
+    device = training_device(cfg.train.device)
     model = RoyAE(n_in, cfg.model, seed=cfg.train.seed).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr,
                            weight_decay=cfg.train.weight_decay)
@@ -242,7 +227,7 @@ def train_roy_ae(cfg: RoyAEConfig, run_dir: str | os.PathLike, *, resume: bool =
     bs, T = cfg.train.batch_size, d.num_steps
     num_batches = math.ceil(len(train.images) / bs)
     for epoch in range(start_epoch, cfg.train.epochs):
-        order = _epoch_order(len(train.images), cfg.train.seed, epoch)
+        order = epoch_order(len(train.images), cfg.train.seed, epoch)
         first = start_batch if epoch == start_epoch else 0
         bar = progress(range(first, num_batches), desc=f"AE-SNN epoch {epoch + 1}/"
                        f"{cfg.train.epochs}", enabled=show_progress, total=num_batches,
@@ -251,7 +236,7 @@ def train_roy_ae(cfg: RoyAEConfig, run_dir: str | os.PathLike, *, resume: bool =
         for batch in bar:
             images = train.images[order[batch * bs:(batch + 1) * bs]]
             spikes = poisson_rate(images, T, max_rate=d.max_rate,
-                                  seed=_batch_seed(cfg.train.seed, epoch, batch)).to(device)
+                                  seed=batch_seed(cfg.train.seed, epoch, batch)).to(device)
             out = model(spikes)
             loss = loss_fn(out.voltage, out.spikes, spikes)
             opt.zero_grad(set_to_none=True)

@@ -1,4 +1,4 @@
-"""Process-level CPU settings for training loops.
+"""Process-level settings for training loops: the device, and the CPU allocator.
 
 glibc returns every freed block above 128 KiB (``M_MMAP_THRESHOLD``) to the kernel, so a
 training step that allocates the same 1-5 MB activations again pays a page fault per 4 KiB page
@@ -34,3 +34,14 @@ def tune_allocator() -> bool:
     ok = mallopt(M_MMAP_THRESHOLD, _MMAP_MAX) == 1 and mallopt(M_TRIM_THRESHOLD, _TRIM) == 1
     _done = ok
     return ok
+
+
+def training_device(name: str):
+    """``torch.device(name)``; a CUDA name without a visible GPU raises ``ConfigError``."""
+    import torch
+
+    from spikecodec.errors import ConfigError
+
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but torch sees no CUDA GPU; use train.device=cpu")
+    return torch.device(name)

@@ -7,7 +7,6 @@ floats). Tiny models on the embedded digits (and on drifting blobs) keep this un
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import re
@@ -52,8 +51,6 @@ def trained(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def blobs(tmp_path_factory):
-    if importlib.util.find_spec("spikecodec.train.blobs") is None:
-        pytest.skip("spikecodec.train.blobs (the drifting-blobs generator) is not in this checkout")
     return _train(tmp_path_factory, TINY_BLOBS)
 
 

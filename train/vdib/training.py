@@ -24,8 +24,10 @@ from spikecodec.atomic import write_json
 from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.stochastic_readout.dynamics import check_seed
 from spikecodec.train import config as config_io
+from spikecodec.train.batching import batch_seed, epoch_order
 from spikecodec.train.checkpoint import FORMAT, save_atomic
 from spikecodec.train.progress import progress
+from spikecodec.train.runtime import training_device
 from spikecodec.train.vdib import tasks as tasks_mod
 from spikecodec.train.vdib.decoders import make_decoder
 from spikecodec.train.vdib.learning import (
@@ -154,16 +156,6 @@ def build_model(cfg: VDIBConfig, task: tasks_mod.Task) -> VDIB:
     return VDIB(encoder, decoder)
 
 
-def _batch_seed(seed: int, epoch: int, batch: int) -> int:
-    return (seed * 1_000_003 + epoch * 10_007 + batch) % (2**63)
-
-
-def _device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but torch sees no CUDA GPU; use train.device=cpu")
-    return torch.device(name)
-
-
 def eval_batches(task: tasks_mod.Task, cfg: VDIBConfig, split: str, stop: int | None = None):
     """``(first index, x, reference)`` for the evaluation batches of ``split`` up to ``stop``:
     the batches and Poisson seeds every evaluation uses (training, ``spikecodec eval``, the
@@ -172,7 +164,7 @@ def eval_batches(task: tasks_mod.Task, cfg: VDIBConfig, split: str, stop: int | 
     stop = n if stop is None else min(stop, n)
     for lo in range(0, stop, bs):
         idx = torch.arange(lo, min(lo + bs, n))  # whole batches: the draws depend on them
-        x, ref = task.batch(split, idx, seed=_batch_seed(cfg.train.seed + 2, 0, lo))
+        x, ref = task.batch(split, idx, seed=batch_seed(cfg.train.seed + 2, 0, lo))
         yield lo, x, ref
 
 
@@ -217,7 +209,7 @@ def train_vdib(cfg: VDIBConfig, run_dir: str | os.PathLike, *, show_progress: bo
         torch.set_num_threads(cfg.train.threads)
     config_io.save(cfg, run_dir / "config.toml")
     task = task or load_task(cfg)
-    device = _device(cfg.train.device)
+    device = training_device(cfg.train.device)
     model = build_model(cfg, task).to(device)
     t = cfg.train
     eprop = EPropDFA(list(cfg.model.hidden), cfg.model.readout.neurons,
@@ -235,13 +227,13 @@ def train_vdib(cfg: VDIBConfig, run_dir: str | os.PathLike, *, show_progress: bo
     n = task.size("train")
     batches = math.ceil(n / t.batch_size)
     for epoch in range(t.epochs):
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(t.seed * 7919 + epoch))
+        order = epoch_order(n, t.seed, epoch)
         bar = progress(range(batches), desc=f"VDIB epoch {epoch + 1}/{t.epochs}",
                        enabled=show_progress, total=batches)
         tic = time.perf_counter()
         for b in bar:
             idx = order[b * t.batch_size:(b + 1) * t.batch_size]
-            x, ref = task.batch("train", idx, seed=_batch_seed(t.seed, epoch, b))
+            x, ref = task.batch("train", idx, seed=batch_seed(t.seed, epoch, b))
             x, ref = x.to(device), ref.to(device)
             out = model.encoder(x, bptt=t.rule == "bptt", generator=gen)
             ro = out.readout
