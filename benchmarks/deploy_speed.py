@@ -29,7 +29,7 @@ from _common import DEFAULT_DATA_DIR, RESULTS_DIR, environment, markdown_table, 
 
 from spikecodec.deploy.backends import run
 from spikecodec.deploy.hdf5 import read_hdf5
-from spikecodec.deploy.network import FixedPointNetwork, InputSpec
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
 from spikecodec.train.encoding import poisson_rate
 from spikecodec.train.models.roy_ae import RoyAE, RoyAEModelConfig
 from spikecodec.train.quantize import quantize

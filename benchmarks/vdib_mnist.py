@@ -29,7 +29,7 @@ from _common import (
 
 from spikecodec.deploy.backends import run
 from spikecodec.deploy.decoders import decode
-from spikecodec.deploy.network import InputSpec
+from spikecodec.deploy.ir import InputSpec
 from spikecodec.train import config as config_io
 from spikecodec.train.lenet import lenet_accuracy, load_or_train_lenet
 from spikecodec.train.quantize import quantize

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from spikecodec.deploy.network import DenseLayer, FixedPointNetwork, StochasticReadoutLayer
+from spikecodec.deploy.ir import FixedPointNetwork
+from spikecodec.deploy.layers import DenseLayer, StochasticReadoutLayer
 from spikecodec.deploy.weights import lava_weights
 from spikecodec.lava_procs.cuba import DECAY_SCALE, STATE_EXP
 from spikecodec.lava_procs.stochastic_readout.dynamics import PROB_BITS

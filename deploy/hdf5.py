@@ -42,14 +42,8 @@ import numpy as np
 
 from spikecodec import __version__
 from spikecodec.atomic import atomic_path
-from spikecodec.deploy.network import (
-    FORMAT_VERSION,
-    CubaNeuron,
-    DenseLayer,
-    FixedPointNetwork,
-    InputSpec,
-    StochasticReadoutLayer,
-)
+from spikecodec.deploy.ir import FORMAT_VERSION, FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import CubaNeuron, DenseLayer, StochasticReadoutLayer
 from spikecodec.errors import ConfigError, ExportError
 
 ROOT = "spikecodec"

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from spikecodec.deploy.backends import run
+from spikecodec.deploy.ir import FixedPointNetwork
 from spikecodec.deploy.metrics import image_mse, spike_mse
-from spikecodec.deploy.network import FixedPointNetwork
 from spikecodec.train.quantize import REBUILDERS, float_layers
 
 ENGINES = ("float", "reference", "lava-sim")

@@ -24,8 +24,8 @@ import torch
 
 from spikecodec.deploy.backends import RunResult, run
 from spikecodec.deploy.hdf5 import write_hdf5
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
 from spikecodec.deploy.metrics import image_mse, spike_mse
-from spikecodec.deploy.network import FixedPointNetwork, InputSpec
 from spikecodec.errors import CheckpointError, ConfigError
 from spikecodec.train import config as config_io
 from spikecodec.train import encoding

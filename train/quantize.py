@@ -17,13 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from spikecodec.deploy.network import (
-    CubaNeuron,
-    DenseLayer,
-    FixedPointNetwork,
-    InputSpec,
-    StochasticReadoutLayer,
-)
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import CubaNeuron, DenseLayer, StochasticReadoutLayer
 from spikecodec.errors import ConfigError, InputTypeError
 from spikecodec.train.blocks import CubaDense
 from spikecodec.train.models.roy_ae import RoyAE, RoyAEModelConfig

@@ -8,11 +8,12 @@ equations are in its docstring); this process only holds their parameters and st
 basis response ``k`` of neuron ``i``), in the Dense's units: the model shifts it left by 6 into
 state units, as Lava's CUBA neurons do. ``s_out`` sends the ``N`` spikes.
 
-Stream layout (the same as the ``lava-sim`` backend's, :mod:`spikecodec.deploy.lava_sim`): sample
-``first_sample + k`` occupies the ``period`` steps starting at 0-based Lava step
-``offset + k * period`` (``time_step - 1``). The state is zeroed on each sample's first step, the
-step within the sample (``0 .. period - 1``) and the sample's index key the random draws; before
-``offset`` (while the layers in front fill) the process sends zeros.
+Stream layout (the same as the ``lava-sim`` backend's,
+:mod:`spikecodec.deploy.backends.lava_sim`): sample ``first_sample + k`` occupies the ``period``
+steps starting at 0-based Lava step ``offset + k * period`` (``time_step - 1``). The state is
+zeroed on each sample's first step, the step within the sample (``0 .. period - 1``) and the
+sample's index key the random draws; before ``offset`` (while the layers in front fill) the
+process sends zeros.
 
 Everything the model reads is validated here: a process model that raises hangs Lava 0.10's
 runtime instead of failing.

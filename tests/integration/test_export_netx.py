@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from spikecodec.deploy.hdf5 import read_hdf5, write_hdf5
-from spikecodec.deploy.network import InputSpec
+from spikecodec.deploy.ir import InputSpec
 from spikecodec.train.models.roy_ae import RoyAE, RoyAEModelConfig
 from spikecodec.train.quantize import float_model, quantize
 

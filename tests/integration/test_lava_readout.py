@@ -15,15 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import spikecodec.deploy.lava_sim as lava_sim
-from spikecodec.deploy.lava_sim import run_lava
-from spikecodec.deploy.network import (
-    CubaNeuron,
-    DenseLayer,
-    FixedPointNetwork,
-    InputSpec,
-    StochasticReadoutLayer,
-)
+import spikecodec.deploy.backends.lava_sim as lava_sim
+from spikecodec.deploy.backends.lava_sim import run_lava
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import CubaNeuron, DenseLayer, StochasticReadoutLayer
 from spikecodec.deploy.weights import lava_weights
 from spikecodec.errors import BackendUnavailableError
 from spikecodec.lava_procs.cuba import STATE_EXP, CubaParams, CubaState, cuba_step_hits

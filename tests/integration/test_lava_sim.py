@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import spikecodec.deploy.lava_sim as lava_sim
-from spikecodec.deploy.lava_sim import run_lava
-from spikecodec.deploy.network import CubaNeuron, DenseLayer, FixedPointNetwork, InputSpec
+import spikecodec.deploy.backends.lava_sim as lava_sim
+from spikecodec.deploy.backends.lava_sim import run_lava
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import CubaNeuron, DenseLayer
 from spikecodec.errors import BackendUnavailableError, ConfigError
 from spikecodec.lava_procs.cuba import STATE_EXP, CubaParams, CubaState, cuba_step_hits
 
@@ -179,8 +180,9 @@ CTRL_C_SCRIPT = """
 import signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
 import numpy as np
-import spikecodec.deploy.lava_sim as lava_sim
-from spikecodec.deploy.network import CubaNeuron, DenseLayer, FixedPointNetwork, InputSpec
+import spikecodec.deploy.backends.lava_sim as lava_sim
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import CubaNeuron, DenseLayer
 real_advance = lava_sim._advance
 def advance(*args):
     print("running", flush=True)

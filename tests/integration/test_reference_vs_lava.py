@@ -17,9 +17,10 @@ import zlib
 import numpy as np
 import pytest
 
+from spikecodec.deploy.backends.reference import run_reference
 from spikecodec.deploy.hdf5 import write_hdf5
-from spikecodec.deploy.network import CubaNeuron, DenseLayer, FixedPointNetwork, InputSpec
-from spikecodec.deploy.reference import run_reference
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import CubaNeuron, DenseLayer
 
 pytestmark = [pytest.mark.lava,  # NetX divides by a zero max weight for the "nonpositive" case
               pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")]

@@ -17,7 +17,7 @@ import torch
 
 from spikecodec.cli import main
 from spikecodec.deploy.hdf5 import read_hdf5, write_hdf5
-from spikecodec.deploy.network import FixedPointNetwork
+from spikecodec.deploy.ir import FixedPointNetwork
 from spikecodec.errors import CheckpointError, ExportError
 from spikecodec.train import config as config_io
 from spikecodec.train import encoding

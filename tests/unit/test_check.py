@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from spikecodec.deploy.check import format_report, loihi2_report, signed_bits
-from spikecodec.deploy.network import CubaNeuron, DenseLayer, FixedPointNetwork, InputSpec
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import CubaNeuron, DenseLayer
 
 
 @pytest.mark.parametrize("values, bits", [
@@ -64,7 +65,7 @@ def test_all_non_positive_weights_are_flagged_as_altered_by_netx():
 def readout_net(*, k=2, n=10, n_in=32, steps=25, i_decay=(1024, 2048), v_decay=(256, 512),
                 fb=-30, w_max=20, lut=None):
     """A hidden dense layer and a VDIB readout (k basis responses, n neurons)."""
-    from spikecodec.deploy.network import StochasticReadoutLayer
+    from spikecodec.deploy.layers import StochasticReadoutLayer
     from spikecodec.lava_procs.stochastic_readout.dynamics import sigmoid_lut
 
     rng = np.random.default_rng(0)

@@ -7,7 +7,8 @@ import pytest
 
 from spikecodec.deploy import hdf5
 from spikecodec.deploy.hdf5 import read_hdf5, write_hdf5
-from spikecodec.deploy.network import CubaNeuron, DenseLayer, FixedPointNetwork, InputSpec
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import CubaNeuron, DenseLayer
 from spikecodec.errors import ConfigError, ExportError
 
 

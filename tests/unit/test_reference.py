@@ -9,14 +9,15 @@ import pytest
 import torch
 
 from spikecodec.deploy.backends import run
-from spikecodec.deploy.network import CubaNeuron, DenseLayer, FixedPointNetwork, InputSpec
-from spikecodec.deploy.reference import (
+from spikecodec.deploy.backends.reference import (
     TIME_BLOCK,
     _gemm_dtype,
     _plan,
     _run_chunk,
     run_reference,
 )
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import CubaNeuron, DenseLayer
 from spikecodec.deploy.weights import lava_weights
 from spikecodec.errors import ConfigError, InputError, InputTypeError
 from spikecodec.lava_procs.cuba import CubaParams, CubaState, cuba_step
@@ -262,7 +263,7 @@ def test_progress_bar_counts_samples(monkeypatch):
         def close(self):
             updates.append("closed")
 
-    import spikecodec.deploy.reference as reference
+    import spikecodec.deploy.backends.reference as reference
 
     monkeypatch.setattr(reference, "_progress_bar", lambda total: Bar())
     _, net = roy()

@@ -6,7 +6,8 @@ import torch
 from spikecodec.deploy.backends import run
 from spikecodec.deploy.decoders import decode
 from spikecodec.deploy.hdf5 import read_hdf5, write_hdf5
-from spikecodec.deploy.network import FixedPointNetwork, InputSpec, StochasticReadoutLayer
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import StochasticReadoutLayer
 from spikecodec.errors import ConfigError, ExportError, InputError
 from spikecodec.train import config as config_io
 from spikecodec.train.quantize import float_model, quantize

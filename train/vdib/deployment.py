@@ -18,7 +18,7 @@ import torch
 
 from spikecodec.deploy.backends import RunResult, run
 from spikecodec.deploy.decoders import decode
-from spikecodec.deploy.network import FixedPointNetwork
+from spikecodec.deploy.ir import FixedPointNetwork
 from spikecodec.errors import ConfigError, ExportError
 from spikecodec.train import config as config_io
 from spikecodec.train.vdib import tasks

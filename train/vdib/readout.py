@@ -27,10 +27,10 @@ from typing import NamedTuple
 
 import torch
 
-from spikecodec.deploy.network import BIAS_MAX, BIAS_MIN
 from spikecodec.deploy.weights import lava_weights
 from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.cuba import DECAY_SCALE, STATE_EXP
+from spikecodec.lava_procs.spec import BIAS_MAX, BIAS_MIN
 from spikecodec.lava_procs.stochastic_readout.dynamics import (
     ReadoutParams,
     check_seed,

@@ -2,7 +2,7 @@
 
 The standard layers are written to a temporary HDF5 export and loaded by
 ``lava.lib.dl.netx.hdf5.Network`` (dense CUBA layers); each custom layer after them (the VDIB
-stochastic readout, :class:`~spikecodec.deploy.network.StochasticReadoutLayer`) becomes a Lava
+stochastic readout, :class:`~spikecodec.deploy.layers.StochasticReadoutLayer`) becomes a Lava
 ``Dense`` built exactly as NetX builds a dense layer's synapse (NetX's own
 ``optimize_weight_bits``, so :func:`spikecodec.deploy.weights.lava_weights` describes it) and our
 process (:class:`~spikecodec.lava_procs.stochastic_readout.process.StochasticReadout`). A
@@ -61,7 +61,8 @@ import numpy as np
 
 from spikecodec.deploy.backends import RunResult, check_input
 from spikecodec.deploy.hdf5 import write_hdf5
-from spikecodec.deploy.network import FixedPointNetwork, StochasticReadoutLayer
+from spikecodec.deploy.ir import FixedPointNetwork
+from spikecodec.deploy.layers import StochasticReadoutLayer
 from spikecodec.errors import BackendUnavailableError, ConfigError
 
 TARGETS = ("sim", "loihi2")

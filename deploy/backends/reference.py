@@ -18,7 +18,7 @@ Alignment: every layer runs with *no* delay from zero state, so output step ``t`
 step ``t`` and layer ``l`` at step ``t`` reads layer ``l - 1`` at step ``t``. That is what the
 ``lava-sim`` backend returns after realigning (each Dense adds one step in Lava; NetX's
 ``LIFReset`` with ``reset_offset = 1`` zeroes a layer on the step it integrates a sample's first
-input, see :mod:`spikecodec.deploy.lava_sim`), and what the training forward computes.
+input, see :mod:`spikecodec.deploy.backends.lava_sim`), and what the training forward computes.
 
 Exactness: spikes are 0/1 and mantissas integers, so every partial sum of the GEMM, in any
 order, lies between ``-N`` and ``P`` (the sums of the negative and positive mantissas of a
@@ -52,7 +52,8 @@ import numpy as np
 import torch
 
 from spikecodec.deploy.backends import RunResult, check_input
-from spikecodec.deploy.network import DenseLayer, FixedPointNetwork, StochasticReadoutLayer
+from spikecodec.deploy.ir import FixedPointNetwork
+from spikecodec.deploy.layers import DenseLayer, StochasticReadoutLayer
 from spikecodec.deploy.weights import lava_weights, synaptic_bound
 from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.cuba import (

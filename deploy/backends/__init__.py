@@ -1,13 +1,14 @@
 """One entry point for the three backends: ``run(net, spikes, backend=...)``.
 
-Every backend takes a :class:`~spikecodec.deploy.network.FixedPointNetwork` and binary input
+Every backend takes a :class:`~spikecodec.deploy.ir.FixedPointNetwork` and binary input
 spikes ``(batch, in_features, time)`` and returns a :class:`RunResult` whose output spikes are
 ``(batch, out_features, time)``, *aligned to the input*: output step ``t`` answers input step
 ``t`` although Loihi delivers it ``net.latency`` steps later (each Dense adds one step). Each
 sample starts from zero state, as NetX's ``reset_interval`` makes it on Lava and Loihi.
 
-* ``reference`` -- :mod:`spikecodec.deploy.reference`, batched integer engine (torch);
-* ``lava-sim`` -- :mod:`spikecodec.deploy.lava_sim` on ``Loihi2SimCfg(select_tag="fixed_pt")``;
+* ``reference`` -- :mod:`~spikecodec.deploy.backends.reference`, batched integer engine (torch);
+* ``lava-sim`` -- :mod:`~spikecodec.deploy.backends.lava_sim` on
+  ``Loihi2SimCfg(select_tag="fixed_pt")``;
 * ``loihi2`` -- the same process graph on ``Loihi2HwCfg`` (needs lava-loihi, INRC access).
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from spikecodec.deploy.network import FixedPointNetwork
+from spikecodec.deploy.ir import FixedPointNetwork
 from spikecodec.errors import ConfigError, InputError, InputTypeError
 
 BACKENDS = ("reference", "lava-sim", "loihi2")
@@ -62,8 +63,8 @@ def run(net: FixedPointNetwork, spikes: Any, *, backend: str = "reference", prob
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     x = check_input(net, spikes)
     if backend == "reference":
-        from spikecodec.deploy.reference import run_reference
+        from spikecodec.deploy.backends.reference import run_reference
         return run_reference(net, x, probe=probe, show_progress=show_progress, **options)
-    from spikecodec.deploy.lava_sim import run_lava
+    from spikecodec.deploy.backends.lava_sim import run_lava
     target = "sim" if backend == "lava-sim" else "loihi2"
     return run_lava(net, x, target=target, probe=probe, show_progress=show_progress, **options)
