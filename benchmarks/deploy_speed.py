@@ -31,13 +31,14 @@ from spikecodec.deploy.backends import run
 from spikecodec.deploy.hdf5 import read_hdf5
 from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
 from spikecodec.train.encoding import poisson_rate
-from spikecodec.train.models.roy_ae import RoyAE, RoyAEModelConfig
-from spikecodec.train.quantize import quantize
+from spikecodec.train.families.roy.family import RoyFamily
+from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 
 
 def default_network(num_steps: int) -> FixedPointNetwork:
     model = RoyAE(784, RoyAEModelConfig(hidden=196, init_scale=3.0), seed=0)
-    return quantize(model, InputSpec("poisson_rate", num_steps, (28, 28), {"max_rate": 1.0}))
+    spec = InputSpec("poisson_rate", num_steps, (28, 28), {"max_rate": 1.0})
+    return RoyFamily().to_network(model, spec)
 
 
 def images(n: int, data_dir: Path) -> tuple[torch.Tensor, str]:

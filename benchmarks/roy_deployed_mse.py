@@ -22,9 +22,11 @@ from spikecodec.deploy.backends import run
 from spikecodec.deploy.metrics import image_mse
 from spikecodec.train import config as config_io
 from spikecodec.train.datasets import load_images
-from spikecodec.train.pipeline import evaluate_export, export_run
-from spikecodec.train.quantize import float_layers
-from spikecodec.train.roy_training import RoyAEConfig, train_roy_ae
+from spikecodec.train.families.roy.config import RoyAEConfig
+from spikecodec.train.families.roy.training import train_roy_ae
+from spikecodec.workflows.evaluate import evaluate_export
+from spikecodec.workflows.exporting import export_run
+from spikecodec.workflows.parity import float_layers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         train_roy_ae(cfg, run_dir, show_progress=True)
     net, path = export_run(run_dir)
     test = load_images(net.metadata["dataset"], "test", data_dir=args.data_dir)
-    ref, ref_run, x = evaluate_export(net, test, backend="reference", show_progress=True)
+    ref, ref_run, inputs = evaluate_export(net, backend="reference", data_dir=args.data_dir,
+                                           show_progress=True)
+    x = inputs.spikes
     tic = time.perf_counter()
     floats = float_layers(net, x)
     float_seconds = time.perf_counter() - tic

@@ -5,8 +5,8 @@ Rows of the paper (1 epoch, batch 100, Poisson input at max rate 1):
 * ``--dataset mnist``: 784-196-784, T=15;
 * ``--dataset fashion-mnist --hidden 512`` or ``--hidden 1024``: T=60.
 
-Runs ``spikecodec.train.roy_training.train_roy_ae`` with the ANN baselines enabled, writes the
-run directory to ``benchmarks/results/runs/<name>/`` (git-ignored) and the numbers to
+Runs ``spikecodec.train.families.roy.training.train_roy_ae`` with the ANN baselines enabled,
+writes the run directory to ``benchmarks/results/runs/<name>/`` (git-ignored) and the numbers to
 ``benchmarks/results/<name>.json``, and prints the test MSE of SNN, ANN-SGD and ANN-Adam beside
 the paper's, with seconds per epoch and samples per second of the SNN training. The MSE is the
 paper's metric (per-sample z-normalised image vs output spike count; ``train/metrics.py``).
@@ -35,8 +35,10 @@ from _common import (
 )
 
 from spikecodec.errors import ConfigError
+from spikecodec.runtime import torch_threads
 from spikecodec.train import config as config_io
-from spikecodec.train.roy_training import PAPER_MSE, RoyAEConfig, train_roy_ae
+from spikecodec.train.families.roy.config import PAPER_MSE, RoyAEConfig
+from spikecodec.train.families.roy.training import train_roy_ae
 
 PAPER_SETUP = {"mnist": {"hidden": 196, "num_steps": 15},  # hidden: the default row
                "fashion-mnist": {"hidden": 512, "num_steps": 60}}
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
     load_start = os.getloadavg()[0]  # before we add ours: others compete for the CPU
     tic = time.perf_counter()
-    results = train_roy_ae(cfg, run_dir, show_progress=args.progress)
+    with torch_threads(cfg.train.threads):
+        results = train_roy_ae(cfg, run_dir, show_progress=args.progress)
     wall = time.perf_counter() - tic
 
     paper = PAPER_MSE.get((cfg.data.dataset, cfg.model.hidden), {})

@@ -39,11 +39,11 @@ import torch
 from _common import DEFAULT_DATA_DIR, RESULTS_DIR, environment, markdown_table, write_json_atomic
 
 from spikecodec.errors import DatasetNotFoundError
+from spikecodec.runtime import tune_allocator
 from spikecodec.train.datasets import load_images
 from spikecodec.train.encoding import poisson_rate
+from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 from spikecodec.train.losses import MembranePotentialLoss
-from spikecodec.train.models.roy_ae import RoyAE, RoyAEModelConfig
-from spikecodec.train.runtime import tune_allocator
 
 N_IN = 784
 LR, WEIGHT_DECAY = 2e-3, 1e-4  # TrainConfig defaults
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "roy_training_speed.json")
     parser.add_argument("--no-tune-allocator", action="store_true",
-                        help="keep glibc's default malloc settings (see spikecodec.train.runtime)")
+                        help="keep glibc's default malloc settings (see spikecodec.runtime)")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.threads < 0 or args.hidden < 1:
         parser.error("need --steps >= 1, --warmup >= 0, --threads >= 0, --hidden >= 1")

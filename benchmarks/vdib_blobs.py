@@ -24,10 +24,11 @@ from _common import RESULTS_DIR, RUNS_DIR, environment, markdown_table, write_js
 
 from spikecodec.train import config as config_io
 from spikecodec.train import plots
-from spikecodec.train.vdib.decoders import make_decoder
-from spikecodec.train.vdib.learning import decoder_nll
-from spikecodec.train.vdib.tasks import score
-from spikecodec.train.vdib.training import VDIBConfig, load_task, train_vdib
+from spikecodec.train.families.vdib.config import VDIBConfig
+from spikecodec.train.families.vdib.decoders import make_decoder
+from spikecodec.train.families.vdib.learning import decoder_nll
+from spikecodec.train.families.vdib.tasks import score
+from spikecodec.train.families.vdib.training import load_task, train_vdib
 
 BASE = ["data.task=blobs", "data.num_steps=100", "model.hidden=", "model.readout.neurons=10",
         "decoder.arch=linear", "train.batch_size=32", "train.lr_encoder=1e-2",

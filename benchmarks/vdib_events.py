@@ -31,7 +31,8 @@ from _common import (
 
 from spikecodec.train import config as config_io
 from spikecodec.train import plots
-from spikecodec.train.vdib.training import VDIBConfig, evaluate, load_task, train_vdib
+from spikecodec.train.families.vdib.config import VDIBConfig
+from spikecodec.train.families.vdib.training import evaluate, load_task, train_vdib
 
 ROWS = {"vdib-time": ["decoder.input=window"], "rate": ["decoder.input=rate"]}
 

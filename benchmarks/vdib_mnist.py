@@ -31,9 +31,10 @@ from spikecodec.deploy.backends import run
 from spikecodec.deploy.decoders import decode
 from spikecodec.deploy.ir import InputSpec
 from spikecodec.train import config as config_io
+from spikecodec.train.families.vdib.config import VDIBConfig
+from spikecodec.train.families.vdib.family import VDIBFamily
+from spikecodec.train.families.vdib.training import eval_batches, load_task, train_vdib
 from spikecodec.train.lenet import lenet_accuracy, load_or_train_lenet
-from spikecodec.train.quantize import quantize
-from spikecodec.train.vdib.training import VDIBConfig, eval_batches, load_task, train_vdib
 
 # A time-to-first-spike image has ~150 input spikes (one per lit pixel) against ~1,500 for the
 # Poisson code at max_rate 0.5: its hidden weights start 5x larger so that the hidden layer
@@ -54,7 +55,8 @@ ROWS = {
 def deployed_estimates(model, task, cfg) -> tuple[np.ndarray, dict]:
     """Export, run the test split on the reference backend, decode on the host."""
     enc = task.encoding_params
-    net = quantize(model, InputSpec(task.encoding, task.num_steps, task.image_shape, enc))
+    spec = InputSpec(task.encoding, task.num_steps, task.image_shape, enc)
+    net = VDIBFamily().to_network(model, spec)
     n = task.size("test")
     x = torch.cat([x for _, x, _ in eval_batches(task, cfg, "test")])
     tic = time.perf_counter()

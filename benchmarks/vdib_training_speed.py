@@ -18,7 +18,8 @@ from pathlib import Path
 from _common import DEFAULT_DATA_DIR, RESULTS_DIR, environment, markdown_table, write_json_atomic
 
 from spikecodec.train import config as config_io
-from spikecodec.train.vdib.training import VDIBConfig, load_task, train_vdib
+from spikecodec.train.families.vdib.config import VDIBConfig
+from spikecodec.train.families.vdib.training import load_task, train_vdib
 
 MNIST_TRAIN = 60_000
 

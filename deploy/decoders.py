@@ -2,7 +2,7 @@
 
 A decoder is a plain dict, stored with the export (``FixedPointNetwork.decoder``,
 ``/spikecodec/decoder`` in HDF5): JSON-able configuration plus float32 weight arrays. The torch
-modules of :mod:`spikecodec.train.vdib.decoders` hold the same arrays as parameters and call
+modules of :mod:`spikecodec.train.families.vdib.decoders` hold the same arrays as parameters and call
 :func:`decoder_logits` here, so the decoder that was trained is the one the host runs on the
 spikes a backend returns.
 

@@ -59,20 +59,22 @@ def record_golden(net, out_dir: Path, *, decode_output: bool = False):
     from spikecodec.atomic import atomic_path
     from spikecodec.deploy.backends import run
     from spikecodec.train.datasets import load_images
-    from spikecodec.train.pipeline import encode
+    from spikecodec.train.encoding import encode_input
 
     images = load_images("digits", "test", limit=GOLDEN_SAMPLES).images
-    x = encode(net, images, seed=net.metadata["eval_seed"]).numpy().astype(np.uint8)
+    x = encode_input(net.input, images, seed=net.metadata["eval_seed"]).numpy().astype(np.uint8)
     lava = run(net, x, backend="lava-sim", probe=True)
     reference = run(net, x, backend="reference", probe=True)
     for layer, a, b in zip(net.layers, lava.layers, reference.layers, strict=True):
         if not np.array_equal(a, b):
             raise RuntimeError(f"reference engine and Lava disagree on layer {layer.name}")
-    arrays = {f"layer_{layer.name}": s for layer, s in zip(net.layers, lava.layers, strict=True)}
-    if decode_output:
+    arrays = {}
+    if decode_output:  # first: the committed golden files hold their arrays in this order
         from spikecodec.deploy.decoders import decode
 
         arrays["decoded"] = decode(net.decoder, lava.spikes, num_steps=net.num_steps)
+    arrays.update({f"layer_{layer.name}": s
+                   for layer, s in zip(net.layers, lava.layers, strict=True)})
     golden = out_dir / "golden.npz"
     with atomic_path(golden) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, input=x, **arrays)
@@ -103,17 +105,26 @@ def write_manifest(out_dir: Path, name: str, settings: list[str], net, lava, fil
     return manifest
 
 
+def train_and_export(name: str, settings: list[str], export: Path, *, show_progress: bool):
+    """Train family ``name`` with ``settings`` in a temporary run folder (the path of
+    ``spikecodec train``), export it to ``export``; return ``(results, net, export)``."""
+    from spikecodec.train.families import get_family
+    from spikecodec.workflows.exporting import export_run
+    from spikecodec.workflows.training import start_run, train_run
+
+    family = get_family(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = start_run(family, overrides=settings, out=str(Path(tmp) / "run"))
+        run = train_run(family, plan, show_progress=show_progress, log=lambda _: None)
+        net, path = export_run(plan.run_dir, export)
+    return run.results, net, path
+
+
 def regenerate_roy_ae_digits(out_dir: Path, *, show_progress: bool = False) -> dict[str, Any]:
     """Train, export and record golden spikes into ``out_dir``; return the manifest."""
-    from spikecodec.train import config as config_io
-    from spikecodec.train.pipeline import export_run
-    from spikecodec.train.roy_training import RoyAEConfig, train_roy_ae
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = config_io.load(RoyAEConfig, None, SETTINGS)
-    with tempfile.TemporaryDirectory() as tmp:
-        results = train_roy_ae(cfg, tmp, show_progress=show_progress, log=lambda _: None)
-        net, export = export_run(tmp, out_dir / "export.h5")
+    results, net, export = train_and_export("roy-ae", SETTINGS, out_dir / "export.h5",
+                                            show_progress=show_progress)
     lava, golden = record_golden(net, out_dir)
     return write_manifest(out_dir, "roy_ae_digits", SETTINGS, net, lava, [export, golden],
                           engine="Loihi2SimCfg fixed_pt",
@@ -129,15 +140,9 @@ VDIB_SETTINGS = ["data.task=images", "data.dataset=digits", "data.encoding=time_
 
 def regenerate_vdib_digits(out_dir: Path, *, show_progress: bool = False) -> dict[str, Any]:
     """Train a small VDIB model, export it, record golden spikes and decoded images."""
-    from spikecodec.train import config as config_io
-    from spikecodec.train.pipeline import export_run
-    from spikecodec.train.vdib.training import VDIBConfig, train_vdib
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = config_io.load(VDIBConfig, None, VDIB_SETTINGS)
-    with tempfile.TemporaryDirectory() as tmp:
-        results = train_vdib(cfg, tmp, show_progress=show_progress, log=lambda _: None)
-        net, export = export_run(tmp, out_dir / "export.h5")
+    results, net, export = train_and_export("vdib", VDIB_SETTINGS, out_dir / "export.h5",
+                                            show_progress=show_progress)
     lava, golden = record_golden(net, out_dir, decode_output=True)
     return write_manifest(out_dir, "vdib_digits", VDIB_SETTINGS, net, lava, [export, golden],
                           engine="Loihi2SimCfg fixed_pt, StochasticReadout process",

@@ -38,5 +38,9 @@ class ExportError(SpikecodecError, ValueError):
     """An export file is missing, corrupt, truncated, foreign, or holds invalid values."""
 
 
+class TrainingError(SpikecodecError, RuntimeError):
+    """Training cannot go on (e.g. a loss turned NaN or infinite); says at which epoch and batch."""
+
+
 class BackendUnavailableError(SpikecodecError, RuntimeError):
     """A backend cannot run here (e.g. Loihi 2 without lava-loihi); the message says what to get."""

@@ -1,12 +1,15 @@
 """Shared fixtures. Markers (lava, slow, gpu) are declared once, in pyproject.toml."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Real datasets (MNIST, Fashion-MNIST, N-MNIST, ...): ../shared/data beside the repo, or wherever
+# $SPIKECODEC_SHARED_DATA points; tests that need them skip where neither has them.
+SHARED_DATA = Path(os.environ.get("SPIKECODEC_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")

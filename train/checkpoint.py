@@ -11,7 +11,8 @@ import torch
 from spikecodec.atomic import atomic_path
 from spikecodec.errors import CheckpointError
 
-FORMAT = 1
+FORMAT = 2  # 2: written by train.fit (resumable); 1: older runs, still exportable
+READABLE = (1, 2)
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
@@ -33,7 +34,7 @@ def load_checkpoint(path: str | os.PathLike, *, model_kind: str | tuple[str, ...
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises several types for corrupt files
         raise CheckpointError(f"checkpoint {path} is unreadable or corrupt: {err}") from err
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in READABLE:
         raise CheckpointError(f"{path} is not a spikecodec checkpoint (format {FORMAT})")
     if ckpt.get("model_kind") not in kinds:
         raise CheckpointError(

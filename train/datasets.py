@@ -36,9 +36,10 @@ import torch
 
 from spikecodec.errors import DataError, DatasetNotFoundError, InputError, InputTypeError
 
-__all__ = ["DATASETS", "ImageSplit", "default_data_dir", "load_images"]
+__all__ = ["DATASETS", "IMAGE_SHAPES", "ImageSplit", "default_data_dir", "load_images"]
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
+IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28), "fashion-mnist": (28, 28)}
 SPLITS = ("train", "test")
 
 _NUM_CLASSES = 10

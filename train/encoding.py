@@ -208,3 +208,36 @@ def _generator(images: torch.Tensor, seed: object, generator: object) -> torch.G
     gen = torch.Generator(device=images.device)
     gen.manual_seed(int(seed))
     return gen
+
+
+def _latency(images: torch.Tensor, num_steps: int, *, seed: int | None = None,
+             **params) -> torch.Tensor:
+    """Latency code; deterministic, so ``seed`` is accepted (every encoder takes one) and unused."""
+    return time_to_first_spike(images, num_steps, **params)
+
+
+# Image encoders an export can name in its InputSpec: name -> f(images, T, *, seed, **params).
+ENCODERS = {"poisson_rate": poisson_rate, "time_to_first_spike": _latency}
+
+
+def encode_images(images: torch.Tensor, name: str, num_steps: int, params: dict, *,
+                  seed: int) -> torch.Tensor:
+    """Images ``(n, pixels)`` in [0, 1] -> spikes ``(n, pixels, T)`` with encoder ``name``."""
+    from spikecodec.errors import ConfigError
+
+    if name not in ENCODERS:
+        raise ConfigError(f"unknown image encoding {name!r}; known: {', '.join(ENCODERS)}")
+    return ENCODERS[name](images, num_steps, seed=seed, **params)
+
+
+def encode_input(spec, images: torch.Tensor, *, seed: int) -> torch.Tensor:
+    """``(n, pixels)`` images -> ``(n, pixels, T)`` spikes as an export's ``InputSpec`` says."""
+    from spikecodec.errors import ConfigError
+
+    if spec.encoding not in ENCODERS:
+        raise ConfigError(f"the export's input encoding {spec.encoding!r} cannot be generated "
+                          f"here; known: {', '.join(ENCODERS)} (pass spikes instead)")
+    if images.shape[1] != spec.size:
+        raise ConfigError(f"images have {images.shape[1]} pixels but the export expects "
+                          f"{spec.size} inputs ({spec.shape})")
+    return encode_images(images, spec.encoding, spec.num_steps, spec.params, seed=seed)

@@ -1,4 +1,9 @@
-"""PNG figures for runs: reconstruction grids and training curves (matplotlib, Agg backend)."""
+"""PNG figures for runs: reconstruction grids and training curves.
+
+Figures are matplotlib ``Figure`` objects drawn on the Agg canvas directly: no pyplot, no global
+backend, nothing left open, so plotting from a library call changes nothing in the caller's
+process (a notebook keeps its inline backend).
+"""
 from __future__ import annotations
 
 import os
@@ -10,13 +15,14 @@ import numpy as np
 from spikecodec.atomic import atomic_path
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A ``Figure`` on its own Agg canvas (``fig.subplots`` works as ``plt.subplots``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
@@ -28,10 +34,9 @@ def _save(fig, path: str | os.PathLike) -> Path:
 def reconstruction_grid(rows: Sequence[tuple[str, np.ndarray]], shape: tuple[int, int],
                         path: str | os.PathLike, *, title: str = "") -> Path:
     """One row per ``(label, maps)``; ``maps`` is ``(n, H*W)``, each image scaled on its own."""
-    plt = _pyplot()
     n = min(len(maps) for _, maps in rows)
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.2 * len(rows) + 0.4),
-                             squeeze=False)
+    fig = _figure(figsize=(1.1 * n, 1.2 * len(rows) + 0.4))
+    axes = fig.subplots(len(rows), n, squeeze=False)
     for r, (label, maps) in enumerate(rows):
         for c in range(n):
             ax = axes[r, c]
@@ -41,16 +46,14 @@ def reconstruction_grid(rows: Sequence[tuple[str, np.ndarray]], shape: tuple[int
         axes[r, 0].set_ylabel(label, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def training_curve(curves: dict[str, Sequence[float]], path: str | os.PathLike, *,
                    xlabel: str = "batch", ylabel: str = "loss") -> Path:
     """Line plot of named curves (e.g. the training loss per batch)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig = _figure(figsize=(5, 3.2))
+    ax = fig.subplots()
     for name, ys in curves.items():
         ax.plot(np.arange(len(ys)), ys, label=name, lw=1)
     ax.set_xlabel(xlabel)
@@ -58,17 +61,14 @@ def training_curve(curves: dict[str, Sequence[float]], path: str | os.PathLike, 
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def raster(panels: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike, *,
            title: str = "") -> Path:
     """Spike rasters, one panel per ``(label, spikes (neurons, time))``, sharing the time axis."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(len(panels), 1, figsize=(6, 1.6 + 1.4 * len(panels)), sharex=True,
-                             squeeze=False)
+    fig = _figure(figsize=(6, 1.6 + 1.4 * len(panels)))
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)
     for ax, (label, spikes) in zip(axes[:, 0], panels, strict=True):
         neurons, steps = np.nonzero(np.asarray(spikes))
         ax.scatter(steps, neurons, marker="|", s=30, lw=1, color="k")
@@ -78,6 +78,4 @@ def raster(panels: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike, *,
     axes[-1, 0].set_xlabel("time step")
     if title:
         fig.suptitle(title, fontsize=9)
-    path = _save(fig, path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

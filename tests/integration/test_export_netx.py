@@ -8,15 +8,15 @@ import torch
 
 from spikecodec.deploy.hdf5 import read_hdf5, write_hdf5
 from spikecodec.deploy.ir import InputSpec
-from spikecodec.train.models.roy_ae import RoyAE, RoyAEModelConfig
-from spikecodec.train.quantize import float_model, quantize
+from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
+from spikecodec.train.families.roy.family import RoyFamily
 
 pytestmark = pytest.mark.lava
 
 
 def roy_net(seed=0):
     model = RoyAE(20, RoyAEModelConfig(hidden=7, scale=64, init_scale=3.0), seed=seed)
-    return model, quantize(model, InputSpec("poisson_rate", 12, (4, 5), {"max_rate": 1.0}))
+    return model, RoyFamily().to_network(model, InputSpec("poisson_rate", 12, (4, 5), {"max_rate": 1.0}))
 
 
 def test_netx_loads_our_export(tmp_path):
@@ -59,7 +59,7 @@ def test_lava_dl_export_loads_in_spikecodec(tmp_path):
 
 def test_float_model_rebuilt_from_export_is_the_trained_one(tmp_path):
     model, net = roy_net(seed=4)
-    rebuilt = float_model(read_hdf5(write_hdf5(net, tmp_path / "roy.h5")))
+    rebuilt = RoyFamily().rebuild(read_hdf5(write_hdf5(net, tmp_path / "roy.h5")))
     x = (torch.rand(5, 20, 12, generator=torch.Generator().manual_seed(1)) < 0.4).float()
     with torch.no_grad():
         a, b = model(x), rebuilt(x)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from spikecodec.train.models.roy_ae import RoyAE, RoyAEModelConfig
+from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 
 pytestmark = pytest.mark.lava
 

@@ -21,8 +21,8 @@ from spikecodec.deploy.layers import CubaNeuron, DenseLayer
 from spikecodec.deploy.weights import lava_weights
 from spikecodec.errors import ConfigError, InputError, InputTypeError
 from spikecodec.lava_procs.cuba import CubaParams, CubaState, cuba_step
-from spikecodec.train.models.roy_ae import RoyAE, RoyAEModelConfig
-from spikecodec.train.quantize import quantize
+from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
+from spikecodec.train.families.roy.family import RoyFamily
 
 T = 15
 
@@ -30,7 +30,7 @@ T = 15
 def roy(scale: int = 256, leak: float = 0.1, seed: int = 1):
     model = RoyAE(64, RoyAEModelConfig(hidden=24, scale=scale, leak=leak, init_scale=4.0),
                   seed=seed)
-    return model, quantize(model, InputSpec("poisson_rate", T, (8, 8)))
+    return model, RoyFamily().to_network(model, InputSpec("poisson_rate", T, (8, 8)))
 
 
 def spikes(batch: int, n: int, steps: int = T, rate: float = 0.3, seed: int = 0) -> np.ndarray:

@@ -1,0 +1,96 @@
+"""Configuration of the VDIB family (frozen dataclasses; the comments say why)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from spikecodec.errors import ConfigError
+from spikecodec.lava_procs.stochastic_readout.dynamics import check_seed
+from spikecodec.train.families.vdib.learning import check_beta, check_probability
+from spikecodec.train.families.vdib.model import VDIBModelConfig
+
+MODEL_KIND = "vdib"
+TASKS = ("blobs", "images", "events")
+RULES = ("eprop", "bptt")
+
+
+@dataclass(frozen=True)
+class VDIBDataConfig:
+    task: str = "images"  # blobs | images | events
+    dataset: str = "digits"  # images: digits, mnist, fashion-mnist; events: nmnist, mnist-dvs
+    data_dir: str | None = None  # None: $SPIKECODEC_DATA or ~/.cache/spikecodec/data
+    download: bool = False  # allow torchvision downloads (images only)
+    train_limit: int | None = None
+    test_limit: int | None = None
+    encoding: str = "time_to_first_spike"  # images: time_to_first_spike | poisson_rate
+    max_rate: float = 0.5  # poisson_rate: spike probability per step of a white pixel
+    num_steps: int = 30  # T (kclip/VDIB: 30)
+    # blobs
+    blobs_train: int = 512  # training sequences
+    blobs_test: int = 64
+    delta: int = 0  # reference lag in steps
+    # events
+    bin_us: int = 10_000  # event bin (10 ms, the paper's MNIST-DVS setting)
+    mnist_dir: str | None = None  # where the class reference images (MNIST) are; None: data_dir
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"data.task must be one of {TASKS}, got {self.task!r}")
+        if self.num_steps < 1:
+            raise ConfigError(f"data.num_steps must be >= 1, got {self.num_steps}")
+        if not 0 < self.max_rate <= 1:
+            raise ConfigError(f"data.max_rate must be in (0, 1], got {self.max_rate}")
+        if self.delta < 0:
+            raise ConfigError(f"data.delta must be >= 0, got {self.delta}")
+
+
+@dataclass(frozen=True)
+class VDIBDecoderConfig:
+    arch: str = "mlp"  # linear | mlp | conv1d
+    input: str = "window"  # window (VDIB time decoding) | rate (the baseline)
+    window: int = 0  # tau_d in steps; 0 = the whole T
+    hidden: tuple[int, ...] = (600,)  # MLP / conv head
+    channels: int = 32  # conv1d
+    kernel: int = 5  # conv1d, steps
+
+
+@dataclass(frozen=True)
+class VDIBTrainConfig:
+    epochs: int = 5
+    batch_size: int = 64
+    lr_decoder: float = 1e-3  # Adam
+    lr_encoder: float = 1e-4  # Adam on the REINFORCE / e-prop estimates
+    beta: float = 1e-3  # weight of the information-bottleneck (KL to the prior) term
+    prior: float = 0.3  # Bernoulli prior probability of a readout spike per step
+    rule: str = "eprop"  # eprop (e-prop + DFA, the paper's) | bptt (surrogate BPTT hidden)
+    baseline_momentum: float = 0.9
+    seed: int = 0
+    checkpoint_every: int | None = None  # batches between mid-epoch checkpoints; None: epoch ends
+    eval_batch_size: int = 500
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ConfigError(f"train.checkpoint_every must be >= 1 or unset, got "
+                              f"{self.checkpoint_every}")
+        for name in ("lr_decoder", "lr_encoder"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"train.{name} must be > 0, got {getattr(self, name)}")
+        check_beta(self.beta, "train.beta")
+        check_probability("train.prior", self.prior)
+        check_seed(self.seed)
+        if self.rule not in RULES:
+            raise ConfigError(f"train.rule must be one of {RULES}, got {self.rule!r}")
+        if self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise ConfigError(f"train.device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class VDIBConfig:
+    data: VDIBDataConfig = field(default_factory=VDIBDataConfig)
+    model: VDIBModelConfig = field(default_factory=VDIBModelConfig)
+    decoder: VDIBDecoderConfig = field(default_factory=VDIBDecoderConfig)
+    train: VDIBTrainConfig = field(default_factory=VDIBTrainConfig)

@@ -1,0 +1,214 @@
+"""The one training loop: every model family trains through :func:`fit`.
+
+A family hands ``fit`` a :class:`Trainer` -- its model, optimiser and the step that takes one
+batch of sample indices -- and a :class:`FitPlan`; ``fit`` owns what every family needs the same
+way:
+
+* **order**: epoch ``e`` visits the training samples in ``epoch_order(n, seed, e)`` (a pure
+  function, :mod:`spikecodec.train.seeds`), in batches of ``batch_size``;
+* **checkpoints**: atomically, every ``checkpoint_every`` batches (``None``: at epoch ends only)
+  and at every epoch end, holding the model, the optimiser, the trainer's own state (random
+  generators, running baselines: :meth:`Trainer.state_dict`), the per-batch history and the
+  position ``(epoch, batch)``;
+* **resume**: from such a checkpoint, mid-epoch too, *bit-exactly*: the order and the
+  per-batch draws are functions of ``(seed, epoch, batch)`` and everything stateful is in the
+  checkpoint, so the resumed run ends with the same weights as an uninterrupted one
+  (tests/train/test_fit.py). Learning rates come from the (possibly overridden) config, not
+  from the checkpoint, so ``--resume --set train.lr=...`` takes effect;
+* **timing** (seconds per epoch, checkpoint writes excluded), **progress** (a bar per epoch; with
+  the bars off, one line per epoch), **metric logs** (``metrics.csv``: one row per epoch with
+  the mean of every metric the step returns), and a stop with :class:`TrainingError` naming the
+  epoch, batch and metric as soon as a step returns a non-finite value.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from spikecodec.atomic import write_text
+from spikecodec.errors import CheckpointError, ConfigError, TrainingError
+from spikecodec.runtime import torch_threads
+from spikecodec.train.checkpoint import FORMAT, load_checkpoint, save_atomic
+from spikecodec.train.progress import progress
+from spikecodec.train.seeds import epoch_order
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.csv"
+
+
+class Trainer(Protocol):
+    """What a family gives :func:`fit`."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+
+    def step(self, epoch: int, batch: int, index: torch.Tensor) -> dict[str, float]:
+        """One optimisation step on the training samples ``index``; returns named scalars
+        (the first one is shown on the progress bar)."""
+
+    def learning_rates(self) -> list[float]:
+        """The learning rate of each optimiser parameter group, from the config."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything beyond model and optimiser that a bit-exact resume needs."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output."""
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """How to loop; ``static`` is stored as is in every checkpoint (what export reads)."""
+
+    kind: str  # the family's name, checked on resume and export
+    epochs: int
+    batch_size: int
+    n_train: int  # training samples
+    seed: int
+    checkpoint_every: int | None = None  # batches between mid-epoch checkpoints
+    threads: int = 0  # torch CPU threads for the loop (0: as they are); restored afterwards
+    device: str = "cpu"
+    desc: str = ""  # progress bar label, e.g. "AE-SNN"
+    static: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "n_train"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"fit: {name} must be >= 1, got {getattr(self, name)}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ConfigError(f"train.checkpoint_every must be >= 1 or unset, got "
+                              f"{self.checkpoint_every}")
+
+    @property
+    def num_batches(self) -> int:
+        return math.ceil(self.n_train / self.batch_size)
+
+
+@dataclass
+class FitResult:
+    """What the loop did: per-batch history, seconds, and where it started."""
+
+    history: dict[str, list[float]]
+    epoch_seconds: list[float]  # one per epoch (of this run and the ones it resumed)
+    train_seconds: float
+    resumed_at: tuple[int, int] | None  # (epoch, batch) of the checkpoint it resumed from
+    static: dict[str, Any]  # the checkpoint's static part (the resumed one's, when resuming)
+
+
+def training_device(name: str) -> torch.device:
+    """``torch.device(name)``; a CUDA name without a visible GPU raises ``ConfigError``."""
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but torch sees no CUDA GPU; use train.device=cpu")
+    return torch.device(name)
+
+
+def read_resume_checkpoint(run_dir: str | Path, kind: str) -> dict[str, Any] | None:
+    """The checkpoint to resume ``run_dir`` from, or ``None`` when it has none yet."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        return None
+    ckpt = load_checkpoint(path, model_kind=kind)
+    if ckpt.get("format") != FORMAT or "trainer" not in ckpt:
+        raise CheckpointError(f"{path} was written by an older spikecodec without resume "
+                              f"state; it can be exported but not resumed")
+    return ckpt
+
+
+def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
+        start: dict[str, Any] | None = None, show_progress: bool = True,
+        log: Callable[[str], None] = print) -> FitResult:
+    """Train ``trainer`` as ``plan`` says, from scratch or from the checkpoint ``start``."""
+    run_dir = Path(run_dir)
+    history: dict[str, list[float]] = {}
+    epoch_seconds: list[float] = []
+    epoch0 = batch0 = 0
+    static = dict(plan.static)
+    if start is not None:
+        trainer.model.load_state_dict(start["model"])
+        trainer.optimizer.load_state_dict(start["optimizer"])
+        trainer.load_state_dict(start["trainer"])
+        epoch0, batch0 = int(start["epoch"]), int(start["batch"])
+        history = {k: list(v) for k, v in start["history"].items()}
+        epoch_seconds = list(start["epoch_seconds"])
+        static = {**start["static"], **static}
+        log(f"resuming {run_dir} at epoch {epoch0 + 1}, batch {batch0}")
+    for group, lr in zip(trainer.optimizer.param_groups, trainer.learning_rates(), strict=True):
+        group["lr"] = lr  # the config's, also after a resume that changed it
+    partial = start["partial_seconds"] if start is not None else 0.0
+
+    def checkpoint(epoch: int, batch: int, partial_seconds: float) -> None:
+        save_atomic({"format": FORMAT, "model_kind": plan.kind, **static, "static": static,
+                     "model": {k: v.detach().cpu() for k, v in
+                               trainer.model.state_dict().items()},
+                     "optimizer": trainer.optimizer.state_dict(),
+                     "trainer": trainer.state_dict(), "epoch": epoch, "batch": batch,
+                     "history": history, "epoch_seconds": epoch_seconds,
+                     "partial_seconds": partial_seconds}, run_dir / CHECKPOINT)
+
+    n_batches, bs = plan.num_batches, plan.batch_size
+    with torch_threads(plan.threads):
+        for epoch in range(epoch0, plan.epochs):
+            order = epoch_order(plan.n_train, plan.seed, epoch)
+            first = batch0 if epoch == epoch0 else 0
+            seconds = partial if epoch == epoch0 else 0.0
+            bar = progress(range(first, n_batches), enabled=show_progress, total=n_batches,
+                           initial=first, desc=f"{plan.desc} epoch {epoch + 1}/{plan.epochs}")
+            tic = time.perf_counter()
+            for batch in bar:
+                metrics = trainer.step(epoch, batch, order[batch * bs:(batch + 1) * bs])
+                for key, value in metrics.items():
+                    if not math.isfinite(value):
+                        raise TrainingError(f"epoch {epoch + 1}, batch {batch}: {key} is "
+                                            f"{value}; training diverged (lower the learning "
+                                            f"rate, or check the inputs)")
+                    history.setdefault(key, []).append(float(value))
+                if hasattr(bar, "set_postfix") and batch % 10 == 0 and metrics:
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in list(metrics.items())[:2]})
+                done = batch + 1
+                if plan.checkpoint_every and done % plan.checkpoint_every == 0 \
+                        and done < n_batches:
+                    seconds += time.perf_counter() - tic
+                    checkpoint(epoch, done, seconds)
+                    tic = time.perf_counter()
+            seconds += time.perf_counter() - tic
+            epoch_seconds.append(seconds)
+            checkpoint(epoch + 1, 0, 0.0)
+            means = _epoch_means(history, n_batches)
+            write_text(run_dir / METRICS, _metrics_csv(history, epoch_seconds, n_batches))
+            if not show_progress:
+                log(f"{plan.desc} epoch {epoch + 1}/{plan.epochs}: {seconds:.1f} s"
+                    + "".join(f", {k} {v:.4g}" for k, v in means.items()))
+    return FitResult(history, epoch_seconds, float(sum(epoch_seconds)),
+                     None if start is None else (epoch0, batch0), static)
+
+
+def _epoch_means(history: dict[str, list[float]], per_epoch: int, epoch: int = -1
+                 ) -> dict[str, float]:
+    """Mean of each metric over one epoch's batches (the last one by default)."""
+    out = {}
+    for key, values in history.items():
+        lo = len(values) - per_epoch if epoch < 0 else epoch * per_epoch
+        chunk = values[lo:lo + per_epoch]
+        out[key] = sum(chunk) / len(chunk) if chunk else math.nan
+    return out
+
+
+def _metrics_csv(history: dict[str, list[float]], epoch_seconds: list[float],
+                 per_epoch: int) -> str:
+    """``epoch, seconds, <metric means...>``, one row per finished epoch."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    keys = list(history)
+    writer.writerow(["epoch", "seconds", *keys])
+    for e, seconds in enumerate(epoch_seconds):
+        means = _epoch_means(history, per_epoch, e)
+        writer.writerow([e + 1, f"{seconds:.3f}", *(f"{means[k]:.6g}" for k in keys)])
+    return buf.getvalue()

@@ -1,1 +1,0 @@
-"""The papers' models, one module each."""
