@@ -26,6 +26,9 @@ class RoyFamily(Family):
     name = MODEL_KIND
     title = "Roy et al. 2019 AE-SNN (LIF autoencoder, membrane-potential loss, XOR mask)"
     config_type = RoyAEConfig
+    smoke_settings = ("data.dataset=digits", "model.hidden=16", "train.epochs=2",
+                      "train.batch_size=50", "data.train_limit=200", "data.test_limit=40",
+                      "ann.enabled=false")
 
     def run_name(self, cfg: RoyAEConfig) -> str:
         return f"{self.name}-{cfg.data.dataset}"

@@ -55,6 +55,9 @@ class VDIBFamily(Family):
     # the float row of parity is the model in its quantized mode (sigmoid table and the
     # counter-based PRNG): it must agree bit for bit too
     exact_engines = ("float", "reference", "lava-sim")
+    smoke_settings = ("data.dataset=digits", "data.train_limit=120", "data.test_limit=40",
+                      "model.hidden=16", "model.readout.neurons=8", "decoder.hidden=16",
+                      "train.epochs=2", "train.batch_size=40")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--task", choices=TASKS, help="the task (default images)")

@@ -1,0 +1,86 @@
+"""The one training loop, for every registered family: bit-exact mid-epoch resume, metric logs,
+one line per epoch without progress bars, and a clear stop on a non-finite loss."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from spikecodec.cli import main
+from spikecodec.errors import TrainingError
+from spikecodec.train import fit as fit_module
+from spikecodec.train.checkpoint import load_checkpoint
+from spikecodec.train.families import FAMILIES
+from spikecodec.workflows.training import start_run, train_run
+
+
+def _train(family, out, extra=(), resume=None):
+    plan = start_run(family, overrides=list(family.smoke_settings) + list(extra),
+                     out=str(out), resume=resume)
+    return train_run(family, plan, show_progress=False, log=lambda _: None)
+
+
+class _Interrupt:
+    """progress() stand-in that raises KeyboardInterrupt before batch number ``after``."""
+
+    def __init__(self, after: int):
+        self.after, self.seen = after, 0
+
+    def __call__(self, items, **kwargs):
+        for item in items:
+            if self.seen == self.after:
+                raise KeyboardInterrupt
+            self.seen += 1
+            yield item
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_resume_mid_epoch_ends_bit_exactly_where_an_uninterrupted_run_ends(
+        name, tmp_path, monkeypatch):
+    family = FAMILIES[name]
+    full = _train(family, tmp_path / "full", ["train.checkpoint_every=1"])
+    with monkeypatch.context() as patch:
+        patch.setattr(fit_module, "progress", _Interrupt(after=5))  # mid-way into epoch 2
+        with pytest.raises(KeyboardInterrupt):
+            _train(family, tmp_path / "part", ["train.checkpoint_every=1"])
+    ckpt = load_checkpoint(tmp_path / "part" / "checkpoint.pt", model_kind=name)
+    assert ckpt["epoch"] == 1 and ckpt["batch"] > 0  # mid-way into the second epoch
+    resumed = _train(family, tmp_path / "part", resume=str(tmp_path / "part"))
+    a = load_checkpoint(tmp_path / "full" / "checkpoint.pt", model_kind=name)
+    b = load_checkpoint(tmp_path / "part" / "checkpoint.pt", model_kind=name)
+    assert a["model"].keys() == b["model"].keys()
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert a["history"] == b["history"]
+    assert resumed.results["metrics"] == full.results["metrics"]
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_metrics_csv_and_one_line_per_epoch_without_bars(name, tmp_path, capsys):
+    family = FAMILIES[name]
+    settings = [a for s in family.smoke_settings for a in ("--set", s)]
+    assert main(["train", name, "--out", str(tmp_path / "run"), "--no-progress",
+                 *settings]) == 0
+    out = capsys.readouterr().out
+    epoch_lines = [line for line in out.splitlines() if " epoch " in line and " s, " in line]
+    assert len(epoch_lines) == 2 and epoch_lines[1].split(" epoch ")[1].startswith("2/2:")
+    with open(tmp_path / "run" / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert all(float(row["seconds"]) > 0 for row in rows)
+    assert len(rows[0]) > 2  # the family's own metrics beside epoch and seconds
+
+
+def test_a_non_finite_loss_stops_training_with_a_clear_message(tmp_path, monkeypatch, capsys):
+    from spikecodec.train.families.roy.training import RoyTrainer
+
+    monkeypatch.setattr(RoyTrainer, "step", lambda self, e, b, i: {"loss": float("nan")})
+    run = tmp_path / "run"
+    family = FAMILIES["roy-ae"]
+    with pytest.raises(TrainingError, match="epoch 1, batch 0: loss is nan"):
+        _train(family, run)
+    assert not run.exists()  # failed before its first checkpoint: nothing left behind
+    settings = [a for s in family.smoke_settings for a in ("--set", s)]
+    assert main(["train", "roy-ae", "--out", str(run), "--no-progress", *settings]) == 2
+    assert "training diverged" in capsys.readouterr().err
