@@ -41,6 +41,7 @@ import numpy as np
 
 from spikecodec.deploy.layers import LAYER_KINDS
 from spikecodec.errors import ConfigError
+from spikecodec.lava_procs.spec import NUM_STEPS_MAX
 from spikecodec.validate import check_int
 
 FORMAT_VERSION = 1
@@ -58,7 +59,7 @@ class InputSpec:
     def validate(self) -> None:
         if not isinstance(self.encoding, str) or not self.encoding:
             raise ConfigError(f"input.encoding must be a non-empty string, got {self.encoding!r}")
-        check_int("input", "num_steps", self.num_steps, 1, 2**20)
+        check_int("input", "num_steps", self.num_steps, 1, NUM_STEPS_MAX)
         if not self.shape or any(int(s) < 1 for s in self.shape):
             raise ConfigError(f"input.shape must be positive sizes, got {self.shape!r}")
 

@@ -62,6 +62,7 @@ from spikecodec.deploy.weights import lava_weights, synaptic_bound
 from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.cuba import CubaParams
 from spikecodec.lava_procs.spec import DECAY_SCALE, STATE_EXP, U_MAX, V_MAX
+from spikecodec.validate import check_int
 
 FLOAT32_EXACT = 2**24  # integers below this are exact in float32 (and their sums, while below)
 FLOAT64_EXACT = 2**53
@@ -109,9 +110,7 @@ def run_reference(net: FixedPointNetwork, spikes: np.ndarray, *, probe: bool = F
     Returns ``RunResult(spikes (batch, out, T) uint8, layers, stats)``; ``layers`` holds every
     layer's spikes ``(batch, n_l, T)`` when ``probe``, else ``None``. Stats: module docstring.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    batch_size = check_int("", "batch_size", batch_size, 1)
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as err:

@@ -33,6 +33,7 @@ from spikecodec.lava_procs.spec import (
     REF_DELAY_MIN,
     STATE_BITS,
     STATE_EXP,
+    U_MAX,
     V_TH_BITS,
     V_TH_MANT_MAX,
     V_TH_MANT_MIN,
@@ -208,7 +209,7 @@ class DenseLayer:
             "u (one step of input)": (worst_u.bit_length() + 1, STATE_BITS),
         }
         warnings = []
-        if worst_u >= 2**(STATE_BITS - 1):
+        if worst_u >= U_MAX:
             warnings.append(f"all inputs spiking at once add {worst_u} to u (> 2^23): the "
                             f"current can wrap; the reference engine's u_wraps counter shows "
                             f"whether it does")

@@ -34,6 +34,8 @@ from spikecodec.lava_procs.spec import (
     DECAY_MIN,
     DECAY_SCALE,
     HOST_VALUE_BYTES,
+    LUT_OFFSET_MAX,
+    LUT_OFFSET_MIN,
     LUT_SHIFT_MAX,
     PROB_BITS,
     PROB_ONE,
@@ -41,6 +43,8 @@ from spikecodec.lava_procs.spec import (
     SEED_MIN,
     STATE_BITS,
     STATE_EXP,
+    U_MAX,
+    V_MAX,
     V_TH_MAX,
     WEIGHT_BITS,
     WEIGHT_MAX,
@@ -58,7 +62,6 @@ from spikecodec.validate import check_int, check_int_array, check_int_tuple
 ARRAYS = ("weight", "i_decay", "v_decay", "fb_weight", "bias", "lut")  # HDF5 datasets, in order
 ATTRS = ("fb_decay", "lut_shift", "lut_offset", "seed")  # HDF5 attributes, in order
 LUT_BITS = PROB_BITS + 1  # table entries in [0, 2^16]: 2^16 (a certain spike) needs 17 bits
-LUT_OFFSET_MIN, LUT_OFFSET_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -237,7 +240,7 @@ class StochasticReadoutLayer:
                             "Loihi decays the current by du + 1 >= 1 (Lava's ds_offset)")
         warnings = []
         u_peak, v_peak = _alpha_peaks(worst_a, self.i_decay, self.v_decay)
-        if u_peak >= 2**(STATE_BITS - 1):
+        if u_peak >= U_MAX:
             warnings.append(f"with every input spiking a basis current can reach {u_peak} "
                             f"(>= 2^23): the readout saturates it, a CUBA compartment (mapping "
                             f"(b)) wraps it")
@@ -279,7 +282,7 @@ def _alpha_peaks(worst_a: int, i_decay, v_decay) -> tuple[int, int]:
     """Upper bounds of ``|u_k|`` (before saturation) and ``|v_k|`` over the basis responses for
     an input of at most ``worst_a`` per step: the current settles below ``a 4096 / du``, the
     voltage below ``u 4096 / dv``; a decay of 0 lets them grow to the 24-bit limit."""
-    limit = 2**(STATE_BITS - 1) - 1
+    limit = V_MAX
     u_peak = v_peak = 0
     for du, dv in zip(i_decay, v_decay, strict=True):
         u = worst_a * DECAY_SCALE // du if du else (limit + 1 if worst_a else 0)
