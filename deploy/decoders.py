@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from spikecodec.errors import ConfigError, ExportError, InputError
+from spikecodec.validate import check_int
 
 ARCHS = ("linear", "mlp", "conv1d")
 INPUTS = ("window", "rate")
@@ -54,26 +55,20 @@ def check_decoder(cfg: dict[str, Any], *, num_steps: int | None = None) -> dict[
     for key, allowed in (("arch", ARCHS), ("input", INPUTS), ("at", AT), ("output", OUTPUTS)):
         if cfg.get(key) not in allowed:
             raise ConfigError(f"decoder.{key} must be one of {allowed}, got {cfg.get(key)!r}")
-    window = cfg.get("window")
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise ConfigError(f"decoder.window must be an integer >= 1, got {window!r}")
+    window = check_int("", "decoder.window", cfg.get("window"), 1)
     if num_steps is not None and window > num_steps:
         raise ConfigError(f"decoder.window ({window}) must be <= T ({num_steps} steps)")
     if cfg["arch"] == "conv1d":
         if cfg["input"] != "window":
             raise ConfigError("a conv1d decoder reads a window of spikes over time; use "
                               "input='window' (rate decoding has no time axis)")
-        kernel = cfg.get("kernel")
-        if not isinstance(kernel, (int, np.integer)) or not 1 <= kernel <= window:
-            raise ConfigError(f"decoder.kernel must be an integer in [1, window={window}], "
-                              f"got {kernel!r}")
+        check_int("", "decoder.kernel", cfg.get("kernel"), 1, window)
     sizes = [("neurons", cfg.get("neurons"))]
     if cfg["arch"] == "conv1d":
         sizes.append(("channels", cfg.get("channels")))
     sizes += [("hidden", h) for h in (cfg.get("hidden", []) if cfg["arch"] != "linear" else [])]
     for key, value in sizes:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"decoder.{key} must hold integers >= 1, got {value!r}")
+        check_int("", f"decoder.{key}", value, 1)
     shape = cfg.get("out_shape")
     if not isinstance(shape, (list, tuple)) or not shape or any(int(s) < 1 for s in shape):
         raise ConfigError(f"decoder.out_shape must be a non-empty list of sizes, got {shape!r}")

@@ -2,7 +2,8 @@
 
 Layout (format version 1)::
 
-    /layer/{i}/                  standard layers, exactly as lava-dl's SLAYER writes them
+    /layer/{i}/                  the leading standard layers (i < net.num_netx), exactly as
+                                 lava-dl's SLAYER writes them; a dense layer:
         type        S10 "dense"
         shape       [out]                      (int)
         inFeatures  in   outFeatures  out      (int)
@@ -12,17 +13,19 @@ Layout (format version 1)::
     /spikecodec/                 ours; lava.lib.dl.netx.hdf5.Network never looks here
         attrs       format_version, spikecodec_version, metadata (JSON)
         input/      attrs encoding, num_steps, shape (JSON list), params (JSON)
-        layers/{i}/ attrs name, kind   (+ the data of custom layers, which have no /layer/{i}:
+        layers/{i}/ attrs name, kind   (+ the data of every layer from the first custom one on,
+                    as its kind writes it: a standard kind the same datasets as under /layer,
                     stochastic_readout: datasets weight (K*N, in), i_decay (K,), v_decay (K,),
                     fb_weight (N,), bias (N,), lut (L,); attrs fb_decay, lut_shift,
                     lut_offset, seed)
         decoder/    attrs kind, config (JSON); datasets = the decoder's arrays (host side)
 
-``lava.lib.dl.netx.hdf5.Network(net_config=path)`` loads the standard layers of an export
-without changes (tests/integration/test_export_netx.py): custom layers always follow them and
-live only under ``/spikecodec``, where the ``lava-sim`` backend attaches their processes.
-Files written by lava-dl alone (no ``/spikecodec``) load too, as raw-spike networks of their
-dense layers.
+Each layer kind writes and reads its own data (``write_hdf5`` / ``read_hdf5`` in
+:mod:`spikecodec.deploy.layers`); this module decides where (see
+:mod:`spikecodec.deploy.ir`, decision (b)). ``lava.lib.dl.netx.hdf5.Network(net_config=path)``
+loads the ``/layer`` prefix of an export without changes (tests/deploy/test_export_netx.py),
+the ``lava-sim`` backend builds the rest. Files written by lava-dl alone (no ``/spikecodec``)
+load too, as raw-spike networks of their standard layers.
 
 Every read is validated: a corrupt, truncated or foreign file, a missing field or a value out of
 range raises :class:`~spikecodec.errors.ExportError` naming the layer and field. Writes go to a
@@ -33,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,86 +45,10 @@ import numpy as np
 from spikecodec import __version__
 from spikecodec.atomic import atomic_path
 from spikecodec.deploy.ir import FORMAT_VERSION, FixedPointNetwork, InputSpec
-from spikecodec.deploy.layers import CubaNeuron, DenseLayer, StochasticReadoutLayer
+from spikecodec.deploy.layers import LAYER_KINDS
 from spikecodec.errors import ConfigError, ExportError
 
 ROOT = "spikecodec"
-_NEURON_FIELDS = {"iDecay": "i_decay", "vDecay": "v_decay", "vThMant": "v_th_mant",
-                  "refDelay": "ref_delay"}
-
-
-# --------------------------------------------------------------------------- writers
-
-def _write_dense(group: h5py.Group, layer: DenseLayer) -> None:
-    group.create_dataset("type", (1,), "S10", [b"dense"])
-    group.create_dataset("shape", data=np.array([layer.out_features]))
-    group.create_dataset("inFeatures", data=layer.in_features)
-    group.create_dataset("outFeatures", data=layer.out_features)
-    group.create_dataset("weight", data=layer.weight.astype(np.float32))
-    if layer.bias is not None:
-        group.create_dataset("bias", data=layer.bias.astype(np.float32))
-    neuron = group.create_group("neuron")
-    neuron.create_dataset("type", data="CUBA")
-    for key, attr in _NEURON_FIELDS.items():
-        neuron.create_dataset(key, data=getattr(layer.neuron, attr))
-    neuron.create_dataset("gradedSpike", data=False)
-
-
-def _read_dense(group: h5py.Group, name: str) -> DenseLayer:
-    where = f"layer '{name}' ({group.name})"
-    weight = _dataset(group, "weight", where)
-    if weight.ndim == 1:  # SLAYER squeezes a single output neuron
-        weight = weight.reshape(1, -1)
-    bias = _dataset(group, "bias", where) if "bias" in group else None
-    neuron_group = group.get("neuron")
-    if not isinstance(neuron_group, h5py.Group):
-        raise ExportError(f"{where}: missing group 'neuron'")
-    kind = _text(_dataset(neuron_group, "type", where + "/neuron"))
-    if kind not in ("CUBA", "LOIHI"):
-        raise ExportError(f"{where}: neuron type {kind!r} is not supported (only CUBA)")
-    values = {}
-    for key, attr in _NEURON_FIELDS.items():
-        if key == "refDelay" and key not in neuron_group:
-            values[attr] = 1
-            continue
-        raw = _dataset(neuron_group, key, where + "/neuron")
-        if raw.size != 1 or not np.isfinite(raw).all() or raw.item() != int(raw.item()):
-            raise ExportError(f"{where}: neuron/{key} must be one integer, got {raw!r}")
-        values[attr] = int(raw.item())
-    return DenseLayer(name=name, weight=weight, neuron=CubaNeuron(**values), bias=bias)
-
-
-_READOUT_ARRAYS = ("weight", "i_decay", "v_decay", "fb_weight", "bias", "lut")
-_READOUT_ATTRS = ("fb_decay", "lut_shift", "lut_offset", "seed")
-
-
-def _write_readout(group: h5py.Group, layer: StochasticReadoutLayer) -> None:
-    for key in _READOUT_ARRAYS:
-        group.create_dataset(key, data=np.asarray(getattr(layer, key), dtype=np.int64))
-    for key in _READOUT_ATTRS:
-        group.attrs[key] = int(getattr(layer, key))
-
-
-def _read_readout(group: h5py.Group, name: str) -> StochasticReadoutLayer:
-    where = f"layer '{name}' ({group.name})"
-    values: dict[str, Any] = {key: _dataset(group, key, where) for key in _READOUT_ARRAYS}
-    for key in ("i_decay", "v_decay"):
-        values[key] = tuple(int(d) for d in values[key].reshape(-1))
-    for key in _READOUT_ATTRS:
-        if key not in group.attrs:
-            raise ExportError(f"{where}: missing attribute '{key}'")
-        values[key] = int(group.attrs[key])
-    return StochasticReadoutLayer(name=name, **values)
-
-
-# Standard (NetX) layer kinds: how each is written to and read from /layer/{i}.
-WRITERS: dict[str, Callable[[h5py.Group, Any], None]] = {"dense": _write_dense}
-READERS: dict[str, Callable[[h5py.Group, str], Any]] = {"dense": _read_dense}
-# Custom layer kinds: written to and read from /spikecodec/layers/{i} (NetX never sees them).
-CUSTOM_WRITERS: dict[str, Callable[[h5py.Group, Any], None]] = {
-    StochasticReadoutLayer.kind: _write_readout}
-CUSTOM_READERS: dict[str, Callable[[h5py.Group, str], Any]] = {
-    StochasticReadoutLayer.kind: _read_readout}
 # Types NetX can load but a FixedPointNetwork cannot hold yet (named in the error).
 _NETX_ONLY = ("input", "flatten", "average", "concat", "conv", "convT", "pool", "ADRF", "ALIF",
               "SDNN", "RF")
@@ -152,12 +78,7 @@ def _write(f: h5py.File, net: FixedPointNetwork) -> None:
         g = layers.create_group(str(i))
         g.attrs["name"] = layer.name
         g.attrs["kind"] = layer.kind
-        if layer.kind in CUSTOM_WRITERS:
-            CUSTOM_WRITERS[layer.kind](g, layer)
-        elif layer.kind in WRITERS:
-            WRITERS[layer.kind](f.create_group(f"layer/{i}"), layer)
-        else:
-            raise ConfigError(f"{layer.name}: no writer for layer kind {layer.kind!r}")
+        layer.write_hdf5(f.create_group(f"layer/{i}") if i < net.num_netx else g)
     dec = root.create_group("decoder")
     config = {k: v for k, v in net.decoder.items() if not isinstance(v, np.ndarray)}
     dec.attrs["config"] = _to_json(config, "decoder")
@@ -199,8 +120,7 @@ def _read(f: h5py.File) -> FixedPointNetwork:
                               f"(this spikecodec reads version {FORMAT_VERSION})")
     elif not isinstance(layer_root, h5py.Group):
         raise ExportError("neither a spikecodec export nor a NetX network: no /layer group")
-    names = {}
-    custom = {}  # index -> its /spikecodec/layers/{i} group, for custom kinds
+    names = {}  # index -> (name, kind, its /spikecodec/layers/{i} group)
     count = len(layer_root) if isinstance(layer_root, h5py.Group) else 0
     if root is not None:
         layers_meta = root.get("layers")
@@ -211,27 +131,20 @@ def _read(f: h5py.File) -> FixedPointNetwork:
             g = layers_meta.get(str(i))
             if g is None:
                 raise ExportError(f"missing group /spikecodec/layers/{i}")
-            names[i] = (str(g.attrs.get("name", f"layer{i}")), str(g.attrs.get("kind", "")))
-            if names[i][1] in CUSTOM_READERS:
-                custom[i] = g
+            names[i] = (str(g.attrs.get("name", f"layer{i}")), str(g.attrs.get("kind", "")), g)
     layers = []
+    in_netx = True  # still in the leading run of standard layers, stored under /layer
     for i in range(count):
-        if i in custom:
-            name, kind = names[i]
-            layers.append(CUSTOM_READERS[kind](custom[i], name))
-            continue
-        group = layer_root.get(str(i)) if isinstance(layer_root, h5py.Group) else None
-        if group is None:
-            raise ExportError(f"missing group /layer/{i}")
-        kind = _text(_dataset(group, "type", f"/layer/{i}"))
-        name, meta_kind = names.get(i, (f"layer{i}", kind))
-        if kind not in READERS:
-            hint = " (NetX knows it, spikecodec does not yet)" if kind in _NETX_ONLY else ""
-            raise ExportError(f"layer '{name}' (/layer/{i}): unsupported type {kind!r}{hint}")
-        if meta_kind and meta_kind != kind:
-            raise ExportError(f"layer '{name}': /layer/{i} is {kind!r} but /spikecodec says "
-                              f"{meta_kind!r}")
-        layers.append(READERS[kind](group, name))
+        name, kind, group = names.get(i, (f"layer{i}", "", None))
+        cls = LAYER_KINDS.get(kind)
+        in_netx = in_netx and (cls is None or cls.standard)
+        if in_netx:
+            layers.append(_read_netx_layer(layer_root, i, name, kind))
+        elif cls is None:
+            raise ExportError(f"layer '{name}' (/spikecodec/layers/{i}): unknown layer kind "
+                              f"{kind!r}; known: {sorted(LAYER_KINDS)}")
+        else:
+            layers.append(cls.read_hdf5(group, name))
     if not layers:
         raise ExportError("the export holds no layers")
     if root is None:
@@ -257,9 +170,26 @@ def _read(f: h5py.File) -> FixedPointNetwork:
     return FixedPointNetwork(layers, spec, decoder=decoder, metadata=metadata)
 
 
-# --------------------------------------------------------------------------- helpers
+def _read_netx_layer(layer_root: Any, i: int, name: str, meta_kind: str) -> Any:
+    """Layer ``i`` of the ``/layer`` prefix, by its NetX ``type`` (a standard kind's name)."""
+    group = layer_root.get(str(i)) if isinstance(layer_root, h5py.Group) else None
+    if group is None:
+        raise ExportError(f"missing group /layer/{i}")
+    kind = read_text(read_dataset(group, "type", f"/layer/{i}"))
+    cls = LAYER_KINDS.get(kind)
+    if cls is None or not cls.standard:
+        hint = " (NetX knows it, spikecodec does not yet)" if kind in _NETX_ONLY else ""
+        raise ExportError(f"layer '{name}' (/layer/{i}): unsupported type {kind!r}{hint}")
+    if meta_kind and meta_kind != kind:
+        raise ExportError(f"layer '{name}': /layer/{i} is {kind!r} but /spikecodec says "
+                          f"{meta_kind!r}")
+    return cls.read_hdf5(group, name)
 
-def _dataset(group: h5py.Group, key: str, where: str) -> np.ndarray:
+
+# --------------------------------------------------------------------------- helpers (also for
+# the layer kinds' read_hdf5 hooks)
+
+def read_dataset(group: h5py.Group, key: str, where: str) -> np.ndarray:
     item = group.get(key)
     if not isinstance(item, h5py.Dataset):
         raise ExportError(f"{where}: missing dataset '{key}'")
@@ -267,7 +197,7 @@ def _dataset(group: h5py.Group, key: str, where: str) -> np.ndarray:
     return np.asarray(value)
 
 
-def _text(value: np.ndarray) -> str:
+def read_text(value: np.ndarray) -> str:
     item = value.reshape(-1)[0] if value.ndim else value.item()
     return item.decode("ascii", "replace") if isinstance(item, bytes) else str(item)
 

@@ -1,23 +1,36 @@
 """FixedPointNetwork: the plain, validated description of an exported network.
 
 Everything after training consumes only this: the HDF5 format (:mod:`spikecodec.deploy.hdf5`),
-the backends (:mod:`spikecodec.deploy.backends`) and the
-Loihi 2 check (:mod:`spikecodec.deploy.check`).
-
-Units are Loihi's (see :mod:`spikecodec.lava_procs.cuba` for the dynamics):
-
-* a dense layer's ``weight`` holds the integers NetX reads from HDF5: one input spike adds
-  ``weight << 6`` to the post-synaptic current ``u``. Lava's Dense re-expresses them as an 8-bit
-  mantissa and an exponent (:func:`spikecodec.deploy.weights.lava_weights`, which the reference
-  engine uses); that is lossless unless every weight of the layer is ``<= 0``, which
-  ``spikecodec check --target loihi2`` flags;
-* ``bias`` is Lava's ``bias_mant`` with ``bias_exp = 6``: it adds ``bias << 6`` to ``v`` each step;
-* decays are on the 4096 scale (``i_decay = 4096`` forgets the current every step), the threshold
-  is ``v_th_mant`` (Lava compares ``v > v_th_mant << 6``).
+the backends (:mod:`spikecodec.deploy.backends`) and the Loihi 2 check
+(:mod:`spikecodec.deploy.check`). A network is its input (:class:`InputSpec`), a chain of layers
+and the host decoder; each layer is an instance of a registered layer kind
+(:data:`spikecodec.deploy.layers.LAYER_KINDS`), which validates, describes, stores, runs and
+checks itself (:mod:`spikecodec.deploy.layers.base`), so nothing here knows any kind.
 
 Layers run in order, each one Dense synapse plus its neurons; on Loihi and in Lava every Dense adds
 one step of latency, so a network of ``L`` layers answers input step ``t`` at step ``t + L``.
 Backends return outputs realigned to the input (``(batch, neurons, time)`` with the same ``time``).
+
+Two decisions shape what a layer kind may be:
+
+(a) **Extra inputs belong to the layer.** The chain stays linear: layer ``i`` receives the
+spikes of layer ``i - 1`` (the input for ``i = 0``) and nothing else from the chain. A kind that
+needs inputs of its own -- Comsa et al.'s learnable pulse sources, which feed every layer --
+holds them as fields of its own dataclass (e.g. the pulse times and their own weight matrix and
+exponent) and its hooks wire them: ``write_hdf5`` stores them in the layer's group, the
+reference plan adds their synaptic input in its ``step`` (they do not depend on the data, so
+the plan can precompute it per step), and ``build_lava`` creates their source process and
+Dense inside the ``(in, out)`` pair it returns. No other layer, backend or file section knows
+they exist.
+
+(b) **A custom layer may sit anywhere.** In HDF5, ``/layer/{i}`` holds only the *leading* run
+of standard layers (:attr:`FixedPointNetwork.num_netx`), so ``lava.lib.dl.netx.hdf5.Network``
+still loads that prefix unchanged; every layer after the first custom one, standard or not,
+lives under ``/spikecodec/layers/{i}`` (a standard kind writes the same datasets there as under
+``/layer``). The ``lava-sim`` backend lets NetX build the prefix and builds every later layer
+through its kind's ``build_lava`` -- a dense layer as NetX's own dense block with the reset
+schedule NetX would give it -- so the reference and Lava agree spike for spike whatever the
+order (tests/deploy/test_layer_kinds.py).
 """
 from __future__ import annotations
 
@@ -26,8 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from spikecodec.deploy.layers import LAYER_KINDS, DenseLayer
+from spikecodec.deploy.layers import LAYER_KINDS
 from spikecodec.errors import ConfigError
+from spikecodec.lava_procs.spec import NUM_STEPS_MAX
 from spikecodec.validate import check_int
 
 FORMAT_VERSION = 1
@@ -45,7 +59,7 @@ class InputSpec:
     def validate(self) -> None:
         if not isinstance(self.encoding, str) or not self.encoding:
             raise ConfigError(f"input.encoding must be a non-empty string, got {self.encoding!r}")
-        check_int("input", "num_steps", self.num_steps, 1, 2**20)
+        check_int("input", "num_steps", self.num_steps, 1, NUM_STEPS_MAX)
         if not self.shape or any(int(s) < 1 for s in self.shape):
             raise ConfigError(f"input.shape must be positive sizes, got {self.shape!r}")
 
@@ -76,7 +90,7 @@ class FixedPointNetwork:
         checked = []
         previous = self.input.size
         for i, layer in enumerate(self.layers):
-            if getattr(layer, "kind", None) not in LAYER_KINDS:
+            if LAYER_KINDS.get(getattr(layer, "kind", None)) is not type(layer):
                 raise ConfigError(f"layer {i}: unknown layer type {type(layer).__name__}; "
                                   f"known: {sorted(LAYER_KINDS)}")
             layer = layer.validate()
@@ -84,10 +98,6 @@ class FixedPointNetwork:
                 raise ConfigError(f"{layer.name}: expects {layer.in_features} inputs but the "
                                   f"previous stage has {previous} outputs")
             previous = layer.out_features
-            if checked and not checked[-1].standard and layer.standard:
-                raise ConfigError(f"{layer.name}: a standard layer cannot follow the custom "
-                                  f"layer {checked[-1].name!r} (NetX runs the standard layers "
-                                  f"first, custom processes after them)")
             checked.append(layer)
         object.__setattr__(self, "layers", tuple(checked))
         if not isinstance(self.decoder, dict) or "kind" not in self.decoder:
@@ -106,9 +116,13 @@ class FixedPointNetwork:
         return self.layers[-1].out_features
 
     @property
-    def num_standard(self) -> int:
-        """How many leading layers are standard NetX layers (the rest are custom processes)."""
-        return sum(1 for layer in self.layers if layer.standard)
+    def num_netx(self) -> int:
+        """How many leading layers are standard: NetX builds them from ``/layer/{i}`` (module
+        docstring, (b)); the first custom layer and every layer after it are ours."""
+        for i, layer in enumerate(self.layers):
+            if not layer.standard:
+                return i
+        return len(self.layers)
 
     @property
     def latency(self) -> int:
@@ -118,12 +132,6 @@ class FixedPointNetwork:
     def summary(self) -> str:
         rows = [f"{'layer':<10} {'type':<8} {'in':>6} {'out':>6}  neuron"]
         for layer in self.layers:
-            if isinstance(layer, DenseLayer):
-                n = layer.neuron
-                what = f"iDecay={n.i_decay} vDecay={n.v_decay} vThMant={n.v_th_mant}"
-            else:
-                what = (f"stochastic, {layer.num_basis} basis, iDecay={list(layer.i_decay)} "
-                        f"vDecay={list(layer.v_decay)} seed={layer.seed}")
             rows.append(f"{layer.name:<10} {layer.kind[:8]:<8} {layer.in_features:>6} "
-                        f"{layer.out_features:>6}  {what}")
+                        f"{layer.out_features:>6}  {layer.describe()}")
         return "\n".join(rows)

@@ -29,9 +29,15 @@ from __future__ import annotations
 import numpy as np
 
 from spikecodec.errors import ConfigError
+from spikecodec.lava_procs.spec import (
+    WEIGHT_BITS,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+    WEIGHT_RAW_MAX,
+    WEIGHT_RAW_MIN,
+)
 
-WEIGHT_BITS = 8
-RAW_MIN, RAW_MAX = -256, 255  # what NetX accepts without clipping a sign-uniform matrix
+MANT_MAX = (1 << WEIGHT_BITS) - 1  # 255: Lava's Dense clips magnitudes to 8 bits
 
 
 def lava_weights(weight: np.ndarray) -> tuple[np.ndarray, int]:
@@ -45,20 +51,21 @@ def lava_weights(weight: np.ndarray) -> tuple[np.ndarray, int]:
         raise ConfigError(f"weight must be an integer array, got dtype {w.dtype}")
     w = w.astype(np.int64)
     lo, hi = int(w.min()), int(w.max())
-    if lo < RAW_MIN or hi > RAW_MAX:
-        raise ConfigError(f"weight must lie in [{RAW_MIN}, {RAW_MAX}], got [{lo}, {hi}]")
+    if lo < WEIGHT_RAW_MIN or hi > WEIGHT_RAW_MAX:
+        raise ConfigError(f"weight must lie in [{WEIGHT_RAW_MIN}, {WEIGHT_RAW_MAX}], "
+                          f"got [{lo}, {hi}]")
     if lo == hi == 0:
         return w, 0
-    if hi > 254 and lo < 0:  # NetX: a mixed matrix is clipped to [-256, 254] first
-        w = np.clip(w, -256, 254)
-        hi = 254
+    if hi > WEIGHT_MAX and lo < 0:  # NetX: a mixed matrix is clipped to [-256, 254] first
+        w = np.clip(w, WEIGHT_MIN, WEIGHT_MAX)
+        hi = WEIGHT_MAX
 
     # 1. NetX's optimize_weight_bits
     mixed = int(lo < 0 <= hi)
     if hi < 0:  # inhibitory
-        k = _floor_log2_ratio(256, -lo)
+        k = _floor_log2_ratio(MANT_MAX + 1, -lo)
     elif lo >= 0:  # excitatory
-        k = _floor_log2_ratio(255, hi)
+        k = _floor_log2_ratio(MANT_MAX, hi)
     else:  # mixed: 7 bits and a sign
         k = _floor_log2_ratio(128, -lo)
         if hi > 0:
@@ -72,11 +79,12 @@ def lava_weights(weight: np.ndarray) -> tuple[np.ndarray, int]:
 
     # 2. Lava's Dense fixed_pt: its own sign mode, clip_weights, truncate_weights
     if shifted.min() >= 0:
-        mantissa = _truncate(np.clip(shifted, 0, 255), WEIGHT_BITS - num_weight_bits)
+        mantissa = _truncate(np.clip(shifted, 0, MANT_MAX), WEIGHT_BITS - num_weight_bits)
     elif shifted.max() <= 0:
-        mantissa = -_truncate(np.clip(-shifted, 0, 255), WEIGHT_BITS - num_weight_bits)
+        mantissa = -_truncate(np.clip(-shifted, 0, MANT_MAX), WEIGHT_BITS - num_weight_bits)
     else:
-        mantissa = _truncate(np.clip(shifted, -256, 255), WEIGHT_BITS - num_weight_bits + 1)
+        mantissa = _truncate(np.clip(shifted, -(MANT_MAX + 1), MANT_MAX),
+                             WEIGHT_BITS - num_weight_bits + 1)
     return mantissa.astype(np.int64), -k
 
 

@@ -2,8 +2,10 @@
 
 The same function runs on numpy arrays (inside Lava process models and the reference engine) and
 on torch int64 tensors (the training blocks' exact forward pass); it uses only operators both
-libraries share, and this module imports neither. All quantities are integers in *state units*
-(Loihi's 2^12-scaled state, i.e. a weight mantissa ``w`` arrives as ``w << 6``)::
+libraries share (numpy is imported only by the parameter checks, :mod:`spikecodec.validate`;
+torch never). Scales and bounds come from :mod:`spikecodec.lava_procs.spec`. All quantities are
+integers in *state units* (Loihi's 2^12-scaled state, i.e. a weight mantissa ``w`` arrives as
+``w << 6``)::
 
     x[t] = rstz(u[t-1] * (4096 - du)) + a[t]                 # decay current, integrate input
     u[t] = x[t]                      (bounded: wrap_current(wrap_int32(x[t])))
@@ -45,11 +47,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-DECAY_SCALE = 4096  # decays are fractions of 2^12
-DECAY_BITS = 12
-STATE_EXP = 6  # Lava shifts weight mantissas and biases left by 6 into the state
-U_MAX = 2**23  # Lava's 24-bit current wraps above this (and at or below -U_MAX)
-V_MAX = 2**23 - 1  # Lava's 24-bit voltage saturates at +-V_MAX
+# The scales and bounds (re-exported for callers) are the hardware spec's.
+from spikecodec.lava_procs.spec import (  # noqa: F401
+    DECAY_BITS,
+    DECAY_MAX,
+    DECAY_MIN,
+    DECAY_SCALE,
+    STATE_EXP,
+    U_MAX,
+    V_MAX,
+)
+from spikecodec.validate import check_int
+
 _INT32_HALF = 2**31
 
 
@@ -64,11 +73,9 @@ class CubaParams:
 
     def __post_init__(self) -> None:
         for name in ("du", "dv"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not 0 <= value <= DECAY_SCALE:
-                raise ValueError(f"CubaParams.{name} must be an int in [0, 4096], got {value!r}")
-        if not isinstance(self.vth, int) or self.vth <= 0:
-            raise ValueError(f"CubaParams.vth must be a positive int, got {self.vth!r}")
+            value = check_int("CubaParams", name, getattr(self, name), DECAY_MIN, DECAY_MAX)
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "vth", check_int("CubaParams", "vth", self.vth, 1))
         is_int = isinstance(self.bias, int) and not isinstance(self.bias, bool)
         if not is_int and "int" not in str(getattr(self.bias, "dtype", "")):
             raise ValueError(f"CubaParams.bias must be an int or an integer array, "
@@ -113,7 +120,7 @@ def rstz(x, keep: int):
 
 
 def _is_int32(x) -> bool:
-    """Whether ``x`` is an int32 numpy array or torch tensor (this module imports neither)."""
+    """Whether ``x`` is an int32 numpy array or torch tensor (by name: no array import)."""
     return str(x.dtype) in ("int32", "torch.int32")
 
 

@@ -1,9 +1,18 @@
-"""Shared fixtures. Markers (lava, slow, gpu) are declared once, in pyproject.toml."""
+"""Shared fixtures and builders. Markers (lava, slow, gpu) are declared once, in pyproject.toml.
+
+The builders make random but valid deploy objects: :func:`random_layer` one layer of any
+registered kind (:data:`RANDOM_LAYERS` holds one maker per kind, and
+tests/deploy/test_layer_kinds.py fails when a registered kind has none),
+:func:`random_network` a chain of them, :func:`random_spikes` binary input ``(batch, n, T)``.
+:func:`run_both` runs a network on the reference engine and the Lava simulator.
+"""
 from __future__ import annotations
 
+import multiprocessing
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,6 +29,14 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def no_leftover_children():
+    """Fails the test when a Lava (or any other) child process outlives it."""
+    before = set(multiprocessing.active_children())
+    yield
+    assert set(multiprocessing.active_children()) <= before
+
+
 def pytest_collection_modifyitems(config, items):
     """GPU tests skip (never fail) on machines without CUDA."""
     import torch
@@ -30,3 +47,68 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+# --------------------------------------------------------------------------- random networks
+
+def _dense(rng: np.random.Generator, name: str, n_in: int, n_out: int):
+    from spikecodec.deploy.layers import CubaNeuron, DenseLayer
+
+    neuron = CubaNeuron(int(rng.choice([1024, 2048, 4096])), int(rng.choice([0, 512, 1024])),
+                        int(rng.integers(20, 120)))
+    bias = rng.integers(-40, 41, n_out) if rng.random() < 0.5 else None
+    return DenseLayer(name, 2 * rng.integers(-50, 51, (n_out, n_in)), neuron, bias)
+
+
+def _stochastic_readout(rng: np.random.Generator, name: str, n_in: int, n_out: int):
+    from spikecodec.deploy.layers import StochasticReadoutLayer
+    from spikecodec.lava_procs.stochastic_readout.dynamics import sigmoid_lut
+
+    k = int(rng.integers(1, 3))
+    lut, shift, offset = sigmoid_lut(state_scale=4096)
+    return StochasticReadoutLayer(
+        name, 2 * rng.integers(-40, 41, (k * n_out, n_in)),
+        tuple(int(d) for d in rng.choice([512, 1024, 4096], k)),
+        tuple(int(d) for d in rng.choice([256, 1024, 2048], k)), int(rng.integers(0, 4097)),
+        rng.integers(-60, 61, n_out), rng.integers(-60, 61, n_out), np.asarray(lut), shift,
+        offset, int(rng.integers(0, 2**32)))
+
+
+# One maker per registered layer kind: maker(rng, name, n_in, n_out) -> a valid layer.
+RANDOM_LAYERS = {"dense": _dense, "stochastic_readout": _stochastic_readout}
+
+
+def random_layer(kind: str, rng: np.random.Generator, name: str, n_in: int, n_out: int):
+    return RANDOM_LAYERS[kind](rng, name, n_in, n_out)
+
+
+def random_network(kinds, *, seed: int = 0, n_in: int = 20, num_steps: int = 12,
+                   sizes=None):
+    """A valid FixedPointNetwork whose layers are of ``kinds``, in order (random sizes unless
+    ``sizes``: one output size per layer), fed by ``n_in`` raw input spikes."""
+    from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+
+    rng = np.random.default_rng(seed)
+    sizes = sizes or [int(rng.integers(6, 18)) for _ in kinds]
+    layers, previous = [], n_in
+    for i, (kind, n_out) in enumerate(zip(kinds, sizes, strict=True)):
+        layers.append(random_layer(kind, rng, f"{kind[:5]}{i}", previous, n_out))
+        previous = n_out
+    return FixedPointNetwork(layers, InputSpec("spikes", num_steps, (n_in,)))
+
+
+def random_spikes(batch: int, n: int, steps: int, *, rate: float = 0.3,
+                  seed: int = 7) -> np.ndarray:
+    """Binary uint8 spikes ``(batch, n, steps)``."""
+    rng = np.random.default_rng(seed)
+    return (rng.random((batch, n, steps)) < rate).astype(np.uint8)
+
+
+def run_both(net, spikes: np.ndarray, **lava_options):
+    """``(reference RunResult, lava-sim RunResult)``, both with every layer probed; Lava runs
+    with ``lava_options`` (gap, chunk)."""
+    from spikecodec.deploy.backends import run
+
+    reference = run(net, spikes, backend="reference", probe=True)
+    lava = run(net, spikes, backend="lava-sim", probe=True, **lava_options)
+    return reference, lava

@@ -36,8 +36,8 @@ import torch
 
 from spikecodec.errors import ConfigError, InputError
 from spikecodec.lava_procs.cuba import DECAY_SCALE, STATE_EXP, CubaParams, CubaState, cuba_step
-
-WEIGHT_MANT_MIN, WEIGHT_MANT_MAX = -256, 254  # 8-bit signed weights, even mantissas (SLAYER)
+from spikecodec.lava_procs.spec import WEIGHT_MAX as WEIGHT_MANT_MAX
+from spikecodec.lava_procs.spec import WEIGHT_MIN as WEIGHT_MANT_MIN
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""One entry point for the three backends: ``run(net, spikes, backend=...)``.
+"""One entry point for the backends: ``run(net, spikes, backend=...)``, and their one registry.
 
 Every backend takes a :class:`~spikecodec.deploy.ir.FixedPointNetwork` and binary input
 spikes ``(batch, in_features, time)`` and returns a :class:`RunResult` whose output spikes are
@@ -10,48 +10,74 @@ sample starts from zero state, as NetX's ``reset_interval`` makes it on Lava and
 * ``lava-sim`` -- :mod:`~spikecodec.deploy.backends.lava_sim` on
   ``Loihi2SimCfg(select_tag="fixed_pt")``;
 * ``loihi2`` -- the same process graph on ``Loihi2HwCfg`` (needs lava-loihi, INRC access).
+
+:data:`BACKENDS` is the one list of them; the CLI's ``--backend`` choices and the parity engines
+read :func:`backend_names`. A backend's module (torch, Lava) is imported only when it runs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from spikecodec.deploy.backends.base import Backend, RunResult, check_input
 from spikecodec.deploy.ir import FixedPointNetwork
-from spikecodec.errors import ConfigError, InputError, InputTypeError
-
-BACKENDS = ("reference", "lava-sim", "loihi2")
+from spikecodec.errors import BackendUnavailableError, ConfigError, InputTypeError
 
 
-@dataclass
-class RunResult:
-    """Spikes out of a backend, all ``(batch, neurons, time)`` uint8 and aligned to the input."""
+class _Reference:
+    """The batched integer engine (:func:`~.reference.run_reference`)."""
 
-    spikes: np.ndarray  # output layer
-    layers: list[np.ndarray] | None = None  # every layer's spikes when run with probe=True
-    stats: dict[str, Any] = field(default_factory=dict)  # backend-specific counters, timings
+    name = "reference"
+
+    def unavailable(self) -> str | None:
+        from importlib.util import find_spec
+
+        return None if find_spec("torch") else "the reference backend needs torch"
+
+    def run(self, net: FixedPointNetwork, spikes, **options: Any) -> RunResult:
+        from spikecodec.deploy.backends.reference import run_reference
+
+        return run_reference(net, spikes, **options)
 
 
-def check_input(net: FixedPointNetwork, spikes: Any) -> np.ndarray:
-    """Validate input spikes ``(batch, in_features, time)``; return them as uint8 numpy."""
-    if hasattr(spikes, "detach"):  # torch tensor
-        spikes = spikes.detach().cpu().numpy()
-    if not isinstance(spikes, np.ndarray):
-        raise InputTypeError(f"input spikes must be a numpy array or torch tensor, "
-                             f"got {type(spikes).__name__}")
-    if spikes.ndim != 3 or spikes.shape[1] != net.in_features or 0 in spikes.shape:
-        raise InputError(f"input spikes must be (batch, {net.in_features}, time) with batch "
-                         f"and time >= 1, got shape {spikes.shape}")
-    if spikes.dtype.kind not in "biuf":
-        raise InputError(f"input spikes must be numeric, got dtype {spikes.dtype}")
-    if spikes.dtype.kind == "u":  # unsigned ints: binary iff the maximum is <= 1 (50x faster)
-        binary = spikes.max() <= 1
-    else:
-        binary = spikes.dtype == np.bool_ or np.isin(spikes, (0, 1)).all()
-    if not binary:
-        raise InputError("input spikes must be binary (0/1); found other values")
-    return spikes.astype(np.uint8, copy=False)
+class _Lava:
+    """A Lava run configuration (:func:`~.lava_sim.run_lava` with ``target``)."""
+
+    def __init__(self, name: str, target: str) -> None:
+        self.name, self.target = name, target
+
+    def unavailable(self) -> str | None:
+        from spikecodec.deploy.backends.lava_sim import unavailable
+
+        return unavailable(self.target)
+
+    def run(self, net: FixedPointNetwork, spikes, **options: Any) -> RunResult:
+        from spikecodec.deploy.backends.lava_sim import run_lava
+
+        return run_lava(net, spikes, target=self.target, **options)
+
+
+BACKENDS: dict[str, Backend] = {b.name: b for b in (
+    _Reference(),
+    _Lava("lava-sim", "sim"),
+    _Lava("loihi2", "loihi2"),
+)}
+
+
+def backend_names() -> tuple[str, ...]:
+    """Names of every backend, in order (whether or not it can run here)."""
+    return tuple(BACKENDS)
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name``; :class:`ConfigError` for an unknown name,
+    :class:`BackendUnavailableError` (saying what to install) for one that cannot run here."""
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    backend = BACKENDS[name]
+    reason = backend.unavailable()
+    if reason is not None:
+        raise BackendUnavailableError(reason)
+    return backend
 
 
 def run(net: FixedPointNetwork, spikes: Any, *, backend: str = "reference", probe: bool = False,
@@ -59,12 +85,10 @@ def run(net: FixedPointNetwork, spikes: Any, *, backend: str = "reference", prob
     """Run ``spikes (batch, in, time)`` through ``net`` on ``backend``."""
     if not isinstance(net, FixedPointNetwork):
         raise InputTypeError(f"net must be a FixedPointNetwork, got {type(net).__name__}")
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    chosen = get_backend(backend)
     x = check_input(net, spikes)
-    if backend == "reference":
-        from spikecodec.deploy.backends.reference import run_reference
-        return run_reference(net, x, probe=probe, show_progress=show_progress, **options)
-    from spikecodec.deploy.backends.lava_sim import run_lava
-    target = "sim" if backend == "lava-sim" else "loihi2"
-    return run_lava(net, x, target=target, probe=probe, show_progress=show_progress, **options)
+    return chosen.run(net, x, probe=probe, show_progress=show_progress, **options)
+
+
+__all__ = ["BACKENDS", "Backend", "RunResult", "backend_names", "check_input", "get_backend",
+           "run"]

@@ -1,22 +1,24 @@
 """The ``lava-sim`` and ``loihi2`` backends: a FixedPointNetwork as a Lava process graph.
 
-The standard layers are written to a temporary HDF5 export and loaded by
-``lava.lib.dl.netx.hdf5.Network`` (dense CUBA layers); each custom layer after them (the VDIB
-stochastic readout, :class:`~spikecodec.deploy.layers.StochasticReadoutLayer`) becomes a Lava
-``Dense`` built exactly as NetX builds a dense layer's synapse (NetX's own
-``optimize_weight_bits``, so :func:`spikecodec.deploy.weights.lava_weights` describes it) and our
-process (:class:`~spikecodec.lava_procs.stochastic_readout.process.StochasticReadout`). A
+The leading standard layers (:attr:`~spikecodec.deploy.ir.FixedPointNetwork.num_netx`) are
+written to a temporary HDF5 export and loaded by ``lava.lib.dl.netx.hdf5.Network``; every later
+layer is built by its kind's ``build_lava`` hook (:mod:`spikecodec.deploy.layers`) and chained
+after them: a custom kind as a Lava ``Dense`` built exactly as NetX builds a dense layer's
+synapse (:func:`netx_weights`, so :func:`spikecodec.deploy.weights.lava_weights` describes it)
+and its own process (e.g.
+:class:`~spikecodec.lava_procs.stochastic_readout.process.StochasticReadout`), a standard kind
+as NetX's own block with the reset schedule NetX would give it. A
 :class:`~spikecodec.lava_procs.spike_io.process.SpikeSource` feeds the graph and
 :class:`~spikecodec.lava_procs.spike_io.process.SpikeSink` reads it, both file-backed (``.npy``
 memory maps in the same temporary folder), so a whole test set streams through one Lava run::
 
-    SpikeSource ─► netx Network (Dense + LIFReset) ─► Dense ─► StochasticReadout ─► SpikeSink
+    SpikeSource ─► netx Network (Dense + LIFReset) ─► Dense ─► StochasticReadout ─► ... ─► SpikeSink
                         └── every layer's out ─► SpikeSink    (probe=True)
 
-A network whose only layer is the readout has no NetX part (SpikeSource ─► Dense ─► readout).
+A network that starts with a custom layer has no NetX part (SpikeSource ─► Dense ─► readout).
 
-Stream layout and reset (measured on lava-nc 0.10 / lava-dl 0.6, tests/integration/
-test_lava_sim.py and test_lava_readout.py): sample ``k`` occupies source steps
+Stream layout and reset (measured on lava-nc 0.10 / lava-dl 0.6,
+test_lava_sim.py and test_lava_readout.py in tests/deploy): sample ``k`` occupies source steps
 ``k * P .. k * P + T - 1`` (0-based) with period ``P = T + gap``; the ``gap`` steps between
 samples are zeros. The source sends row ``j`` at Lava time step ``j + 1``; every Dense delays by
 one step, so layer ``i`` (0-based, custom layers included) integrates the input of sample ``k``,
@@ -32,7 +34,9 @@ steps. A custom layer ``i`` gets the same schedule as its process arguments: ``o
 (the 0-based step, ``time_step - 1``, of its sample-0 step 0), ``period = P`` and
 ``first_sample`` = the chunk's first index in the batch; it zeroes its state on each sample's
 step 0 and keys its random draws by (step in sample, sample index), so chunked and gapped runs
-draw the same spikes. Output (layer ``i``) for sample ``k``, step ``t`` arrives at 0-based Lava
+draw the same spikes. A standard layer after a custom one gets NetX's ``LIFReset`` schedule
+from :class:`Schedule` (``reset_offset = offset + 1``, the same numbers NetX computes).
+Output (layer ``i``) for sample ``k``, step ``t`` arrives at 0-based Lava
 step ``k * P + t + i + 1``; the last sample needs ``latency`` steps to drain, so a run of ``n``
 samples takes ``(n - 1) * P + T + latency`` steps.
 
@@ -54,16 +58,17 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from spikecodec.deploy.backends import RunResult, check_input
+from spikecodec.deploy.backends.base import RunResult, check_input
 from spikecodec.deploy.hdf5 import write_hdf5
 from spikecodec.deploy.ir import FixedPointNetwork
-from spikecodec.deploy.layers import StochasticReadoutLayer
 from spikecodec.errors import BackendUnavailableError, ConfigError
+from spikecodec.lava_procs.spec import STREAM_MAX
+from spikecodec.validate import check_int
 
 TARGETS = ("sim", "loihi2")
 DEFAULT_GAP = 0  # zero steps between samples: exact thanks to reset_offset=1 (module docstring)
@@ -81,8 +86,8 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
     """Run ``spikes (batch, in_features, T)`` through ``net`` in Lava; outputs aligned to input.
 
     Args:
-        net: the network: standard dense layers (NetX builds them), then custom layers
-            (:data:`CUSTOM_PROCESSES`).
+        net: the network: NetX builds its leading standard layers, each kind's
+            ``build_lava`` the rest.
         spikes: binary input ``(batch, in_features, T)``, numpy or torch (validated by
             :func:`spikecodec.deploy.backends.check_input`).
         target: ``"sim"`` (``Loihi2SimCfg(select_tag="fixed_pt")``) or ``"loihi2"``
@@ -103,14 +108,11 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
     if target not in TARGETS:
         raise ConfigError(f"target must be one of {TARGETS}, got {target!r}")
     _allow_lava_import()
-    gap = DEFAULT_GAP if gap is None else _check_int("gap", gap, 0)
+    gap = DEFAULT_GAP if gap is None else check_int("", "gap", gap, 0, STREAM_MAX)
     spikes = check_input(net, spikes)
     batch, _, steps = spikes.shape
-    chunk = batch if chunk is None else _check_int("chunk", chunk, 1)
-    custom = net.layers[net.num_standard:]
-    for layer in custom:
-        if layer.kind not in CUSTOM_PROCESSES:
-            raise ConfigError(f"{layer.name}: layer kind {layer.kind!r} has no Lava process yet")
+    chunk = batch if chunk is None else check_int("", "chunk", chunk, 1, None)
+    custom = [layer for layer in net.layers if not layer.standard]
     if target == "loihi2":
         _require_loihi2()
         if custom:
@@ -126,8 +128,8 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
     stats = {"steps": 0, "seconds": 0.0, "gap": gap, "runs": 0}
     with tempfile.TemporaryDirectory(prefix="spikecodec-lava-") as tmp:
         h5 = None
-        if net.num_standard:  # NetX reads only the standard layers
-            prefix = FixedPointNetwork(net.layers[:net.num_standard], net.input)
+        if net.num_netx:  # NetX reads only the leading standard layers
+            prefix = FixedPointNetwork(net.layers[:net.num_netx], net.input)
             h5 = write_hdf5(prefix, Path(tmp) / "net.h5")
         for start in range(0, batch, chunk):
             part = slice(start, min(start + chunk, batch))
@@ -161,10 +163,20 @@ def _allow_lava_import() -> None:
         multiprocessing.set_start_method(None, force=True)
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+def unavailable(target: str) -> str | None:
+    """``None`` when ``target`` can run here, else what is missing and how to get it."""
+    from importlib.util import find_spec
+
+    if find_spec("lava.magma") is None or find_spec("lava.lib.dl.netx") is None:
+        return ("the Lava backends need lava-nc and lava-dl (installed by tools/setup_env.py, "
+                "requirements-lava.txt); --backend reference needs neither")
+    if target == "loihi2":
+        _allow_lava_import()
+        try:
+            _require_loihi2()
+        except BackendUnavailableError as err:
+            return str(err)
+    return None
 
 
 def _require_loihi2() -> None:
@@ -211,10 +223,10 @@ def _run_stream(net: FixedPointNetwork, h5: Path | None, x: np.ndarray, *, first
 @contextmanager
 def _lava_graph(net: FixedPointNetwork, h5: Path | None, stream_path: Path, *, period: int,
                 n: int, steps: int, first_sample: int, probe: bool, target: str, workdir: Path):
-    """Build source -> NetX network (from ``h5``, the standard layers) -> custom layers ->
-    sink(s) and its runtime; yield ``(root process, sink files, run config)`` for the caller to
-    advance with ``root.run`` (the NetX network, or the source when there is none). The runtime
-    is stopped on exit, however the block exits."""
+    """Build source -> NetX network (from ``h5``, the leading standard layers) -> the other
+    layers (their kinds' ``build_lava``) -> sink(s) and its runtime; yield ``(root process,
+    sink files, run config)`` for the caller to advance with ``root.run`` (the NetX network, or
+    the source when there is none). The runtime is stopped on exit, however the block exits."""
     from spikecodec.lava_procs.spike_io.process import SpikeSink, SpikeSource
 
     source = SpikeSource(path=stream_path)
@@ -225,15 +237,14 @@ def _lava_graph(net: FixedPointNetwork, h5: Path | None, stream_path: Path, *, p
 
         root = netx.hdf5.Network(net_config=str(h5), reset_interval=period,
                                  reset_offset=RESET_OFFSET)
-        if len(root.layers) != net.num_standard:
+        if len(root.layers) != net.num_netx:
             raise ConfigError(f"NetX built {len(root.layers)} layers from the export, expected "
-                              f"{net.num_standard}")
+                              f"{net.num_netx}")
         to_chip(source.s_out).connect(root.inp)
         outs = [layer.out for layer in root.layers]
-    for i in range(net.num_standard, len(net.layers)):
-        layer = net.layers[i]
-        inp, out = CUSTOM_PROCESSES[layer.kind](layer, offset=i + 1, period=period,
-                                                first_sample=first_sample)
+    for i in range(net.num_netx, len(net.layers)):
+        schedule = Schedule(index=i, period=period, first_sample=first_sample)
+        inp, out = net.layers[i].build_lava(schedule)
         (outs[-1] if outs else source.s_out).connect(inp)
         outs.append(out)
     recorded = range(len(outs)) if probe else [len(outs) - 1]
@@ -253,41 +264,33 @@ def _lava_graph(net: FixedPointNetwork, h5: Path | None, stream_path: Path, *, p
         root.stop()  # no-op when the runtime never started
 
 
-def _readout_processes(layer: StochasticReadoutLayer, *, offset: int, period: int,
-                       first_sample: int):
-    """``Dense ─► StochasticReadout`` for ``layer``; returns ``(Dense.s_in, readout.s_out)``.
+@dataclass(frozen=True)
+class Schedule:
+    """Where layer ``index`` finds its samples in a run's stream (module docstring)."""
 
-    The Dense gets what NetX would give a dense layer's synapse: NetX's ``optimize_weight_bits``
-    of the float32 weights (as read from HDF5), unary input spikes. So its per-step output is
-    :func:`spikecodec.deploy.weights.lava_weights`' floor-shifted mantissa sum, which the
-    readout shifts left by 6. An all-zero matrix (which NetX cannot load) maps to zeros, as
-    ``lava_weights`` says.
-    """
+    index: int  # 0-based position of the layer in the network
+    period: int  # Lava steps per sample (T + gap)
+    first_sample: int  # index in the batch of the run's first sample (keys random draws)
+
+    @property
+    def offset(self) -> int:
+        """0-based Lava step (``time_step - 1``) on which the layer integrates step 0 of the
+        run's first sample: the source sends at step 1 and each Dense in front delays by one."""
+        return self.index + 1
+
+
+def netx_weights(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """``(mantissa, num_weight_bits, weight_exponent)`` that NetX gives the Dense of a layer
+    with HDF5 ``weight``: NetX's own ``optimize_weight_bits`` of the float32 weights. An all-zero
+    matrix (which NetX cannot load) maps to zeros, as ``lava_weights`` says."""
     from lava.lib.dl.netx.utils import optimize_weight_bits
-    from lava.proc.dense.process import Dense
 
-    from spikecodec.lava_procs.stochastic_readout.process import StochasticReadout
-
-    weight = np.asarray(layer.weight, dtype=np.float32)
-    if weight.any():
-        with np.errstate(divide="ignore"):  # NetX divides by a zero max of a {-w, 0} matrix
-            mantissa, num_bits, exponent, _ = optimize_weight_bits(weight)
-    else:
-        mantissa, num_bits, exponent = np.zeros(weight.shape, dtype=np.int64), 8, 0
-    dense = Dense(weights=mantissa, weight_exp=exponent, num_weight_bits=num_bits,
-                  num_message_bits=0, name=f"{layer.name}_synapse")
-    readout = StochasticReadout(
-        shape=(layer.out_features,), num_basis=layer.num_basis, du=layer.i_decay,
-        dv=layer.v_decay, fb_decay=layer.fb_decay, fb_weight=layer.fb_weight, bias=layer.bias,
-        lut=layer.lut, lut_shift=layer.lut_shift, lut_offset=layer.lut_offset, seed=layer.seed,
-        period=period, offset=offset, first_sample=first_sample, name=layer.name)
-    dense.a_out.connect(readout.a_in)
-    return dense.s_in, readout.s_out
-
-
-# Lava processes of the custom (non-NetX) layer kinds: build(layer, offset=, period=,
-# first_sample=) -> (InPort for the previous layer's spikes, OutPort of this layer's spikes).
-CUSTOM_PROCESSES = {StochasticReadoutLayer.kind: _readout_processes}
+    weight = np.asarray(weight, dtype=np.float32)
+    if not weight.any():
+        return np.zeros(weight.shape, dtype=np.int64), 8, 0
+    with np.errstate(divide="ignore"):  # NetX divides by a zero max of a {-w, 0} matrix
+        mantissa, num_bits, exponent, _ = optimize_weight_bits(weight)
+    return mantissa, num_bits, exponent
 
 
 @contextmanager

@@ -3,16 +3,21 @@
 For a chunk of ``B`` samples, time step by time step, layer by layer (each sample starts from
 zero state):
 
-1. *Synapse*: the layer's input spikes ``(B, in)`` times the weight mantissas that Lava's Dense
-   really uses (:func:`spikecodec.deploy.weights.lava_weights`) in one GEMM, then Lava's floor
-   shift of the sum by the weight exponent and ``<< 6`` into state units. The first layer's
-   input does not depend on any state: it runs as one GEMM per ``TIME_BLOCK`` steps.
-2. *Neurons*: :func:`spikecodec.lava_procs.cuba.cuba_step_hits`, i.e. ``cuba_step(...,
-   bounded=True)`` -- the equations, the int32 / 24-bit wrap of the current and the saturation
-   of the voltage are written once, in :mod:`spikecodec.lava_procs.cuba` -- on int64 state, with
-   ``bias_mant << 6`` per neuron added to the voltage. Where bounds on ``|u|`` and ``|v|`` prove
-   that no wrap or clip can happen (:func:`_bounds_reachable`; every trained network so far) the
-   plain ``cuba_step`` runs instead, on int32 state: the same numbers, about half the time.
+1. *Synapse* (shared by every layer kind: each layer's input goes through one Lava Dense): the
+   layer's input spikes ``(B, in)`` times the weight mantissas that Lava's Dense really uses
+   (:func:`spikecodec.deploy.weights.lava_weights`) in one GEMM, then Lava's floor shift of the
+   sum by the weight exponent and ``<< 6`` into state units (:class:`Synapse`,
+   :func:`synaptic_input`). The first layer's input does not depend on any state: it runs as
+   one GEMM per ``TIME_BLOCK`` steps.
+2. *Neurons*: the layer kind's plan (its ``reference_plan`` hook,
+   :class:`~spikecodec.deploy.layers.base.ReferencePlan`) steps its state with the one step
+   function of its neuron model. A dense layer runs
+   :func:`spikecodec.lava_procs.cuba.cuba_step_hits`, i.e. ``cuba_step(..., bounded=True)`` --
+   the equations, the int32 / 24-bit wrap of the current and the saturation of the voltage are
+   written once, in :mod:`spikecodec.lava_procs.cuba` -- on int64 state, with ``bias_mant << 6``
+   per neuron added to the voltage. Where bounds on ``|u|`` and ``|v|`` prove that no wrap or
+   clip can happen (:func:`bounds_reachable`; every trained network so far) the plain
+   ``cuba_step`` runs instead, on int32 state: the same numbers, about half the time.
 
 Alignment: every layer runs with *no* delay from zero state, so output step ``t`` answers input
 step ``t`` and layer ``l`` at step ``t`` reads layer ``l - 1`` at step ``t``. That is what the
@@ -29,7 +34,7 @@ the bound fits its significand: float32 below 2^24 (784 inputs x 256 < 2^18), fl
 2^53, beyond that :class:`~spikecodec.errors.ConfigError` (TF32 on a GPU is exact too: the
 mantissas have at most 9 bits). Scaling by powers of two and ``floor`` are exact in float. The
 neuron loop is integer arithmetic; int64 cannot overflow (``|a| < 2^59``, state ``< 2^32``).
-Where the bounds are unreachable, the induction behind :func:`_bounds_reachable` bounds every
+Where the bounds are unreachable, the induction behind :func:`bounds_reachable` bounds every
 intermediate of a step: ``|a|, |u| < 2^23`` and ``|rstz(v) + u|``, ``|rstz(v) + u + bias| <=
 2^23 - 1``; so the synaptic input and the state are int32 (the GEMM's int32 sums, ``< 2^31``,
 and their shifts included), and :func:`~spikecodec.lava_procs.cuba.rstz` decays int32 exactly.
@@ -46,33 +51,18 @@ bounds changed the current / voltage (zero for a network whose training forward 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from spikecodec.deploy.backends import RunResult, check_input
+from spikecodec.deploy.backends.base import RunResult, check_input
 from spikecodec.deploy.ir import FixedPointNetwork
-from spikecodec.deploy.layers import DenseLayer, StochasticReadoutLayer
 from spikecodec.deploy.weights import lava_weights, synaptic_bound
 from spikecodec.errors import ConfigError
-from spikecodec.lava_procs.cuba import (
-    DECAY_SCALE,
-    STATE_EXP,
-    U_MAX,
-    V_MAX,
-    CubaParams,
-    CubaState,
-    cuba_step,
-    cuba_step_hits,
-)
-from spikecodec.lava_procs.stochastic_readout.dynamics import (
-    ReadoutParams,
-    neuron_step_key,
-    readout_step,
-    sample_key,
-    zero_state,
-)
+from spikecodec.lava_procs.cuba import CubaParams
+from spikecodec.lava_procs.spec import DECAY_SCALE, STATE_EXP, U_MAX, V_MAX
+from spikecodec.validate import check_int
 
 FLOAT32_EXACT = 2**24  # integers below this are exact in float32 (and their sums, while below)
 FLOAT64_EXACT = 2**53
@@ -80,24 +70,36 @@ TIME_BLOCK = 16  # steps of first-layer input computed at once: (B, 16, n) int32
 
 
 @dataclass(frozen=True)
-class _LayerPlan:
-    """One dense layer, ready to run on ``device``."""
+class Synapse:
+    """A layer's Lava Dense, ready for the GEMM on its device."""
 
-    weight_t: torch.Tensor  # (in, out) Lava's mantissas >> mant_shift, in the GEMM dtype
+    weight_t: torch.Tensor  # (in, rows) Lava's mantissas >> mant_shift, in the GEMM dtype
     mant_shift: int  # mantissa = weight_t << mant_shift (> 0 only to fit int8)
     exponent: int  # Lava's weight exponent (a floor shift of the sum)
-    params: CubaParams | ReadoutParams  # neuron, in state units (bias: a tensor or 0)
-    bounded: bool  # Lava's wrap / clip can be reached (else the plain step is the same)
-    state: torch.dtype  # int32 where |u|, |v| < 2^24 is proven (module docstring), else int64
+    a_max: int  # largest |output| in state units for any binary input
 
     @property
-    def stochastic(self) -> bool:
-        """A VDIB stochastic readout (its own step function and random keys)."""
-        return isinstance(self.params, ReadoutParams)
+    def rows(self) -> int:
+        return int(self.weight_t.shape[1])
 
     @property
     def gemm(self) -> str:
         return str(self.weight_t.dtype).removeprefix("torch.")
+
+
+def make_synapse(weight: np.ndarray, device: torch.device,
+                 dtype: torch.dtype | None = None) -> Synapse:
+    """Lava's Dense for the HDF5 ``weight (rows, in)``; ``dtype`` forces the GEMM dtype
+    (tests), else int8 where exact on the CPU, else the narrowest exact float."""
+    mantissa, exponent = lava_weights(weight)
+    a_max = synaptic_bound(mantissa, exponent) << STATE_EXP
+    shift = _int8_shift(mantissa) if dtype is None and device.type == "cpu" else None
+    if shift is not None:  # exact int8 GEMM with int32 sums (~8x float32 on CPU)
+        dtype, mantissa = torch.int8, mantissa >> shift
+    elif dtype is None:
+        dtype = _gemm_dtype(synaptic_bound(mantissa, 0))
+    weight_t = torch.as_tensor(mantissa.T.copy(), dtype=dtype, device=device)
+    return Synapse(weight_t, shift or 0, exponent, a_max)
 
 
 def run_reference(net: FixedPointNetwork, spikes: np.ndarray, *, probe: bool = False,
@@ -108,9 +110,7 @@ def run_reference(net: FixedPointNetwork, spikes: np.ndarray, *, probe: bool = F
     Returns ``RunResult(spikes (batch, out, T) uint8, layers, stats)``; ``layers`` holds every
     layer's spikes ``(batch, n_l, T)`` when ``probe``, else ``None``. Stats: module docstring.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    batch_size = check_int("", "batch_size", batch_size, 1)
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as err:
@@ -118,7 +118,7 @@ def run_reference(net: FixedPointNetwork, spikes: np.ndarray, *, probe: bool = F
     x = check_input(net, spikes)  # cheap for the uint8 array run() passes
     start = time.perf_counter()
     batch, _, steps = x.shape
-    plans = [_plan(layer, device, steps) for layer in net.layers]
+    plans = [layer.reference_plan(device=device, steps=steps) for layer in net.layers]
     keep = [probe or i == len(plans) - 1 for i in range(len(plans))]
     outs = [np.empty((batch, layer.out_features, steps), dtype=np.uint8) if k else None
             for layer, k in zip(net.layers, keep, strict=True)]
@@ -141,7 +141,7 @@ def run_reference(net: FixedPointNetwork, spikes: np.ndarray, *, probe: bool = F
             bar.update(hi - lo)
     if bar is not None:
         bar.close()
-    stats = {"u_wraps": u_wraps, "v_clips": v_clips, "gemm": [p.gemm for p in plans],
+    stats = {"u_wraps": u_wraps, "v_clips": v_clips, "gemm": [p.synapse.gemm for p in plans],
              "seconds": time.perf_counter() - start}
     return RunResult(spikes=outs[-1], layers=outs if probe else None, stats=stats)
 
@@ -172,8 +172,8 @@ def _int8_shift(mantissa: np.ndarray) -> int | None:
     return None
 
 
-def _bounds_reachable(a_max: int, p: CubaParams, bias_max: int, steps: int) -> bool:
-    """Whether Lava's wrap or clip can change any state within ``steps`` steps.
+def bounds_reachable(a_max: int, p: CubaParams, bias_max: int, steps: int) -> bool:
+    """Whether Lava's wrap or clip can change any CUBA state within ``steps`` steps.
 
     ``|a| <= a_max`` and ``|rstz(x)| <= |x| (4096 - d) / 4096`` give ``|u| <= U = min(steps a_max,
     a_max 4096 / du)``, so no wrap while ``U < U_MAX``; then ``|y| <= min(steps (U + |bias|),
@@ -185,98 +185,48 @@ def _bounds_reachable(a_max: int, p: CubaParams, bias_max: int, steps: int) -> b
     return u_max >= U_MAX or y_max > V_MAX
 
 
-def _synapse(layer, device: torch.device, dtype: torch.dtype | None
-             ) -> tuple[np.ndarray, int, int, torch.dtype]:
-    """Lava's ``(mantissa >> shift, shift, exponent, GEMM dtype)`` of a layer's weights."""
-    mantissa, exponent = lava_weights(layer.weight)
-    shift = _int8_shift(mantissa) if dtype is None and device.type == "cpu" else None
-    if shift is not None:  # exact int8 GEMM with int32 sums (~8x float32 on CPU)
-        dtype, mantissa = torch.int8, mantissa >> shift
-    elif dtype is None:
-        dtype = _gemm_dtype(synaptic_bound(mantissa, 0))
-    return mantissa, shift or 0, exponent, dtype
-
-
-def _plan(layer: DenseLayer | StochasticReadoutLayer, device: torch.device, steps: int, *,
-          dtype: torch.dtype | None = None, bounded: bool | None = None) -> _LayerPlan:
-    """``dtype`` / ``bounded`` force the GEMM dtype and the bounded step (tests)."""
-    if isinstance(layer, StochasticReadoutLayer):
-        mantissa, shift, exponent, dtype = _synapse(layer, device, dtype)
-        weight_t = torch.as_tensor(mantissa.T.copy(), dtype=dtype, device=device)
-        params = layer.params(lambda a: torch.tensor(a, dtype=torch.int64, device=device))
-        return _LayerPlan(weight_t, shift, exponent, params, False, torch.int64)
-    if not isinstance(layer, DenseLayer):
-        raise ConfigError(f"{layer.name}: the reference backend has no engine for layer kind "
-                          f"{layer.kind!r}")
-    mantissa, shift, exponent, dtype = _synapse(layer, device, dtype)
-    n = layer.neuron
-    bias_np = np.asarray(0 if layer.bias is None else layer.bias, dtype=np.int64) << STATE_EXP
-    params = CubaParams(du=n.i_decay, dv=n.v_decay, vth=n.v_th_mant << STATE_EXP)
-    a_max = synaptic_bound(mantissa << shift, exponent) << STATE_EXP
-    reachable = _bounds_reachable(a_max, params, int(np.abs(bias_np).max()), steps)
-    bounded = reachable if bounded is None else bounded
-    state = torch.int64 if bounded or reachable else torch.int32
-    if np.any(bias_np):
-        params = replace(params, bias=torch.as_tensor(bias_np, dtype=state, device=device))
-    weight_t = torch.as_tensor(mantissa.T.copy(), dtype=dtype, device=device)
-    return _LayerPlan(weight_t, shift, exponent, params, bounded, state)
-
-
-def _run_chunk(plans: list[_LayerPlan], x: torch.Tensor, out: list[torch.Tensor | None], *,
+def _run_chunk(plans: list, x: torch.Tensor, out: list[torch.Tensor | None], *,
                first_sample: int = 0):
     """Input spikes ``(B, in, T)`` uint8 -> layer ``i``'s spikes written into ``out[i]``
     ``(B, n, T)`` uint8 (skipped where None); returns the wrap and clip counts per layer.
-    A stochastic readout keys its draws by sample ``first_sample + b`` and the step ``t``.
+    A layer that draws random numbers keys them by sample ``first_sample + b`` and step ``t``.
 
     Time is the outer loop, each step writing strided ``[:, :, t]`` views in place. The first
     layer's synaptic input needs no state: it is one GEMM per ``TIME_BLOCK`` steps, on the
     input transposed once to ``(B, steps, in)``, instead of a strided gather every step."""
     batch, _, steps = x.shape
-    states, wraps, clips = [], [], []
+    states = [plan.zero_state(batch) for plan in plans]
     samples = torch.arange(first_sample, first_sample + batch, device=x.device)[:, None]
-    for plan in plans:
-        n_out = plan.weight_t.shape[1] // (plan.params.num_basis if plan.stochastic else 1)
-        zeros = torch.zeros((batch, n_out), dtype=plan.state, device=x.device)
-        states.append(zero_state(zeros, plan.params.num_basis) if plan.stochastic
-                      else CubaState(zeros, zeros))
-        wraps.append(torch.zeros_like(zeros, dtype=torch.int32) if plan.bounded else None)
-        clips.append(torch.zeros_like(zeros, dtype=torch.int32) if plan.bounded else None)
     for t in range(steps):
         if t % TIME_BLOCK == 0:  # the first layer's input for the next block of steps
             block = x[:, :, t:t + TIME_BLOCK].transpose(1, 2).contiguous()  # (B, block, in)
-            first = _synaptic_input(plans[0], block.view(-1, block.shape[2]))
+            first = synaptic_input(plans[0].synapse, block.view(-1, block.shape[2]),
+                                   plans[0].state)
             first = first.view(batch, block.shape[1], -1)
         s = None  # spikes of the layer below: 0/1 bool (B, n)
         for i, plan in enumerate(plans):
-            a = first[:, t % TIME_BLOCK] if i == 0 else _synaptic_input(plan, s)
-            if plan.stochastic:
-                neurons = torch.arange(states[i].g.shape[1], device=x.device)
-                keys = (sample_key(plan.params.seed, samples), neuron_step_key(neurons, t))
-                states[i], _, s = readout_step(states[i], a, plan.params, keys=keys)
-            elif plan.bounded:
-                states[i], _, s, hits = cuba_step_hits(states[i], a, plan.params)
-                wraps[i] += hits.u_wrapped
-                clips[i] += hits.v_clipped
-            else:
-                states[i], _, s = cuba_step(states[i], a, plan.params, voltage=False)
+            a = first[:, t % TIME_BLOCK] if i == 0 else synaptic_input(plan.synapse, s,
+                                                                       plan.state)
+            states[i], s = plan.step(states[i], a, t=t, samples=samples)
             if out[i] is not None:
                 out[i][:, :, t] = s.view(torch.uint8)  # a plain byte copy: faster than a cast
-    counts = [[0 if c is None else int(c.sum()) for c in cs] for cs in (wraps, clips)]
-    return counts[0], counts[1]
+    counts = [plan.counts(state) for plan, state in zip(plans, states, strict=True)]
+    return [c[0] for c in counts], [c[1] for c in counts]
 
 
-def _synaptic_input(plan: _LayerPlan, s: torch.Tensor) -> torch.Tensor:
+def synaptic_input(synapse: Synapse, s: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Contiguous spikes ``(B, in)`` (0/1, one byte each) -> Lava's Dense output in state units
-    ``(B, out)`` of dtype ``plan.state``, exactly: the GEMM sums are exact integers, and scaling
-    by powers of two and ``floor`` are exact (in int32 too: ``|a| < 2^23`` where it is int32)."""
-    shift = plan.mant_shift + plan.exponent  # sum of mantissas = GEMM sum << mant_shift
-    if plan.weight_t.dtype == torch.int8:
-        z = torch._int_mm(s.view(torch.int8), plan.weight_t).to(plan.state)  # int32 sums
+    ``(B, rows)`` of ``dtype`` (the layer's state dtype), exactly: the GEMM sums are exact
+    integers, and scaling by powers of two and ``floor`` are exact (in int32 too: ``|a| < 2^23``
+    where the state is int32)."""
+    shift = synapse.mant_shift + synapse.exponent  # sum of mantissas = GEMM sum << mant_shift
+    if synapse.weight_t.dtype == torch.int8:
+        z = torch._int_mm(s.view(torch.int8), synapse.weight_t).to(dtype)  # int32 sums
         if shift < 0:
             z >>= -shift  # Lava's floor shift of the sum
         z <<= max(shift, 0) + STATE_EXP
         return z
-    z = s.to(plan.weight_t.dtype) @ plan.weight_t
+    z = s.to(synapse.weight_t.dtype) @ synapse.weight_t
     if shift < 0:
         z = torch.floor_(z.mul_(2.0 ** shift))  # Lava's floor shift of the sum
-    return z.mul_(2.0 ** (max(shift, 0) + STATE_EXP)).to(plan.state)
+    return z.mul_(2.0 ** (max(shift, 0) + STATE_EXP)).to(dtype)

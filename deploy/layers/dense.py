@@ -1,32 +1,51 @@
 """The standard dense layer: fully connected synapses into Loihi CUBA-LIF neurons (NetX ``dense``).
 
-Units are Loihi's (the dynamics are :mod:`spikecodec.lava_procs.cuba`): ``weight`` holds the
-integers NetX reads from HDF5, one input spike adds ``weight << 6`` to the current ``u`` (Lava's
-Dense re-expresses them as an 8-bit mantissa and an exponent,
-:func:`spikecodec.deploy.weights.lava_weights`); ``bias`` is Lava's ``bias_mant`` with
-``bias_exp = 6``; decays are on the 4096 scale and the threshold is ``v_th_mant`` (Lava compares
+Units are Loihi's (the dynamics are written once, in :mod:`spikecodec.lava_procs.cuba`):
+``weight`` holds the integers NetX reads from HDF5, one input spike adds ``weight << 6`` to the
+current ``u`` (Lava's Dense re-expresses them as an 8-bit mantissa and an exponent,
+:func:`spikecodec.deploy.weights.lava_weights`; lossless unless every weight of the layer is
+``<= 0``, which the Loihi 2 check flags); ``bias`` is Lava's ``bias_mant`` with ``bias_exp = 6``
+(it adds ``bias << 6`` to ``v`` each step); decays are on the 4096 scale (``i_decay = 4096``
+forgets the current every step) and the threshold is ``v_th_mant`` (Lava compares
 ``v > v_th_mant << 6``).
+
+Every consumer builds the same neuron: HDF5 ``/layer/{i}`` exactly as lava-dl's SLAYER writes it,
+the reference engine's :class:`DensePlan` (``cuba_step``), and in Lava NetX's own dense block
+(:meth:`DenseLayer.build_lava`, used where NetX does not build the layer from the file).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
 import numpy as np
 
-from spikecodec.errors import ConfigError
+from spikecodec.deploy.check import altered_weights, bit_problems, core_estimate, signed_bits
+from spikecodec.errors import ConfigError, ExportError
+from spikecodec.lava_procs.cuba import CubaParams, CubaState, cuba_step, cuba_step_hits
 from spikecodec.lava_procs.spec import (
+    BIAS_BITS,
     BIAS_MAX,
     BIAS_MIN,
+    DECAY_BITS,
     DECAY_MAX,
     REF_DELAY_MAX,
     REF_DELAY_MIN,
+    STATE_BITS,
+    STATE_EXP,
+    U_MAX,
+    V_TH_BITS,
     V_TH_MANT_MAX,
     V_TH_MANT_MIN,
+    WEIGHT_BITS,
     WEIGHT_MAX,
     WEIGHT_MIN,
 )
 from spikecodec.validate import check_int, check_int_array
+
+# HDF5 ``neuron/`` datasets of a CUBA neuron and the CubaNeuron fields they hold (SLAYER's names).
+NEURON_FIELDS = {"iDecay": "i_decay", "vDecay": "v_decay", "vThMant": "v_th_mant",
+                 "refDelay": "ref_delay"}
 
 
 @dataclass(frozen=True)
@@ -49,8 +68,10 @@ class CubaNeuron:
 class DenseLayer:
     """Fully connected synapses ``(out, in)`` followed by CUBA-LIF neurons (NetX ``dense``)."""
 
-    kind: ClassVar[str] = "dense"
+    kind: ClassVar[str] = "dense"  # also its NetX type in /layer/{i}/type
     standard: ClassVar[bool] = True  # NetX builds it
+    to_nir: ClassVar[Any] = None  # issue 13
+    from_nir: ClassVar[Any] = None
 
     name: str
     weight: np.ndarray  # (out_features, in_features) integers in [-256, 254]
@@ -65,6 +86,7 @@ class DenseLayer:
     def out_features(self) -> int:
         return int(np.shape(self.weight)[0])
 
+    # ------------------------------------------------------------------ IR
     def validate(self) -> DenseLayer:
         """Check types and ranges; return a copy holding read-only int64 arrays."""
         if np.ndim(self.weight) != 2 or 0 in np.shape(self.weight):
@@ -78,3 +100,158 @@ class DenseLayer:
             bias = check_int_array(self.name, "bias", self.bias, (weight.shape[0],),
                                    BIAS_MIN, BIAS_MAX)
         return DenseLayer(self.name, weight, self.neuron, bias)
+
+    def describe(self) -> str:
+        n = self.neuron
+        return f"iDecay={n.i_decay} vDecay={n.v_decay} vThMant={n.v_th_mant}"
+
+    # ------------------------------------------------------------------ HDF5
+    def write_hdf5(self, group) -> None:
+        """SLAYER's layout, in SLAYER's order (the bytes of an export depend on it)."""
+        group.create_dataset("type", (1,), "S10", [self.kind.encode()])
+        group.create_dataset("shape", data=np.array([self.out_features]))
+        group.create_dataset("inFeatures", data=self.in_features)
+        group.create_dataset("outFeatures", data=self.out_features)
+        group.create_dataset("weight", data=self.weight.astype(np.float32))
+        if self.bias is not None:
+            group.create_dataset("bias", data=self.bias.astype(np.float32))
+        neuron = group.create_group("neuron")
+        neuron.create_dataset("type", data="CUBA")
+        for key, attr in NEURON_FIELDS.items():
+            neuron.create_dataset(key, data=getattr(self.neuron, attr))
+        neuron.create_dataset("gradedSpike", data=False)
+
+    @classmethod
+    def read_hdf5(cls, group, name: str) -> DenseLayer:
+        import h5py
+
+        from spikecodec.deploy.hdf5 import read_dataset, read_text
+
+        where = f"layer '{name}' ({group.name})"
+        weight = read_dataset(group, "weight", where)
+        if weight.ndim == 1:  # SLAYER squeezes a single output neuron
+            weight = weight.reshape(1, -1)
+        bias = read_dataset(group, "bias", where) if "bias" in group else None
+        neuron_group = group.get("neuron")
+        if not isinstance(neuron_group, h5py.Group):
+            raise ExportError(f"{where}: missing group 'neuron'")
+        kind = read_text(read_dataset(neuron_group, "type", where + "/neuron"))
+        if kind not in ("CUBA", "LOIHI"):
+            raise ExportError(f"{where}: neuron type {kind!r} is not supported (only CUBA)")
+        values = {}
+        for key, attr in NEURON_FIELDS.items():
+            if key == "refDelay" and key not in neuron_group:
+                values[attr] = 1
+                continue
+            raw = read_dataset(neuron_group, key, where + "/neuron")
+            if raw.size != 1 or not np.isfinite(raw).all() or raw.item() != int(raw.item()):
+                raise ExportError(f"{where}: neuron/{key} must be one integer, got {raw!r}")
+            values[attr] = int(raw.item())
+        return cls(name=name, weight=weight, neuron=CubaNeuron(**values), bias=bias)
+
+    # ------------------------------------------------------------------ reference engine
+    def reference_plan(self, *, device, steps: int, dtype=None,
+                       bounded: bool | None = None) -> DensePlan:
+        """The layer on ``device`` for ``steps`` steps per sample; ``dtype`` / ``bounded`` force
+        the GEMM dtype and the bounded step (tests). The state is int32 only where
+        :func:`~spikecodec.deploy.backends.reference.bounds_reachable` proves that Lava's wrap
+        and clip cannot bite (the proof is in that module's docstring)."""
+        import torch
+
+        from spikecodec.deploy.backends.reference import bounds_reachable, make_synapse
+
+        synapse = make_synapse(self.weight, device, dtype)
+        n = self.neuron
+        bias = np.asarray(0 if self.bias is None else self.bias, dtype=np.int64) << STATE_EXP
+        params = CubaParams(du=n.i_decay, dv=n.v_decay, vth=n.v_th_mant << STATE_EXP)
+        reachable = bounds_reachable(synapse.a_max, params, int(np.abs(bias).max()), steps)
+        bounded = reachable if bounded is None else bounded
+        state = torch.int64 if bounded or reachable else torch.int32
+        if np.any(bias):
+            params = replace(params, bias=torch.as_tensor(bias, dtype=state, device=device))
+        return DensePlan(synapse=synapse, params=params, bounded=bounded, state=state)
+
+    # ------------------------------------------------------------------ Lava
+    def build_lava(self, schedule) -> tuple[Any, Any]:
+        """NetX's dense block, built as ``netx.hdf5.Network`` builds ``/layer/{i}``: NetX's
+        ``optimize_weight_bits`` of the float32 weights, NetX's neuron parameters (``LIFReset``,
+        ``du = iDecay - 1``, ``bias_exp = 6``) with the reset on the step the layer integrates
+        each sample's first input (``reset_offset`` = that 1-based Lava step). Returns the
+        block's ``(inp, out)``."""
+        from lava.lib.dl.netx.blocks.process import Dense as DenseBlock
+        from lava.lib.dl.netx.hdf5 import Network
+
+        from spikecodec.deploy.backends.lava_sim import netx_weights
+
+        mantissa, num_bits, exponent = netx_weights(self.weight)
+        config = {"type": "CUBA", **{key: getattr(self.neuron, attr)
+                                     for key, attr in NEURON_FIELDS.items()}}
+        neuron = Network.get_neuron_params(config, reset_interval=schedule.period,
+                                           reset_offset=schedule.offset + 1)
+        bias = None if self.bias is None else np.asarray(self.bias, dtype=np.float32)
+        block = DenseBlock(shape=(self.out_features,), neuron_params=neuron, weight=mantissa,
+                           num_weight_bits=num_bits, weight_exponent=exponent,
+                           input_message_bits=0, bias=bias, name=self.name)
+        return block.inp, block.out
+
+    # ------------------------------------------------------------------ Loihi 2 check
+    def loihi2_check(self, *, num_steps: int) -> dict[str, Any]:
+        """A standard CUBA LIF on Loihi 2: every field against its register."""
+        w = self.weight
+        worst_u = int(np.abs(w).sum(axis=1).max()) << STATE_EXP  # every input spiking at once
+        n = self.neuron
+        fields = {
+            "weight": (signed_bits(w), WEIGHT_BITS),
+            "vThMant": (int(n.v_th_mant).bit_length(), V_TH_BITS),
+            "bias": (signed_bits(self.bias) if self.bias is not None else 0, BIAS_BITS),
+            "iDecay": ((n.i_decay - 1).bit_length(), DECAY_BITS),  # hardware stores iDecay - 1
+            "vDecay": (int(n.v_decay).bit_length(), DECAY_BITS),
+            "u (one step of input)": (worst_u.bit_length() + 1, STATE_BITS),
+        }
+        warnings = []
+        if worst_u >= U_MAX:
+            warnings.append(f"all inputs spiking at once add {worst_u} to u (> 2^23): the "
+                            f"current can wrap; the reference engine's u_wraps counter shows "
+                            f"whether it does")
+        warnings.extend(altered_weights(w))
+        return {"layer": self.name, "kind": self.kind, "neurons": self.out_features,
+                "synapses": int(np.count_nonzero(w)), "dense_synapses": int(w.size),
+                "bits": fields, "cores": core_estimate(self.out_features, w.size),
+                "mapping": "netx Dense + CUBA LIF (standard Loihi 2 neuron)", "standard": True,
+                "problems": bit_problems(fields), "warnings": warnings}
+
+
+@dataclass(frozen=True)
+class DensePlan:
+    """A dense layer in the reference engine: Lava's Dense, then ``cuba_step`` on ``(B, out)``
+    state of dtype ``state``; bounded (``cuba_step_hits``) only where the bounds can bite."""
+
+    synapse: Any  # spikecodec.deploy.backends.reference.Synapse
+    params: CubaParams  # in state units (bias: a tensor or 0)
+    bounded: bool  # Lava's wrap / clip can be reached (else the plain step is the same)
+    state: Any  # torch.int32 where |u|, |v| < 2^23 is proven, else torch.int64
+
+    def zero_state(self, batch: int):
+        """``(CubaState, wraps, clips)``: the counters only when bounded."""
+        import torch
+
+        zeros = torch.zeros((batch, self.synapse.rows), dtype=self.state,
+                            device=self.synapse.weight_t.device)
+        if not self.bounded:
+            return CubaState(zeros, zeros), None, None
+        counters = [torch.zeros_like(zeros, dtype=torch.int32) for _ in range(2)]
+        return CubaState(zeros, zeros), *counters
+
+    def step(self, state, a, *, t: int, samples):
+        cuba, wraps, clips = state
+        if self.bounded:
+            cuba, _, s, hits = cuba_step_hits(cuba, a, self.params)
+            wraps += hits.u_wrapped
+            clips += hits.v_clipped
+        else:
+            cuba, _, s = cuba_step(cuba, a, self.params, voltage=False)
+        return (cuba, wraps, clips), s
+
+    def counts(self, state) -> tuple[int, int]:
+        _, wraps, clips = state
+        return (0, 0) if wraps is None else (int(wraps.sum()), int(clips.sum()))

@@ -19,6 +19,9 @@ import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 
+from spikecodec.lava_procs.spec import STREAM_MAX
+from spikecodec.validate import check_int
+
 
 def _open_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of the ``.npy`` file at ``path`` without reading its data."""
@@ -26,12 +29,6 @@ def _open_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
         raise FileNotFoundError(f"no spike file at {path}")
     data = np.load(path, mmap_mode="r")
     return data.shape, data.dtype
-
-
-def _check_count(name: str, value: int, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 class SpikeSource(AbstractProcess):
@@ -75,7 +72,7 @@ class SpikeSink(AbstractProcess):
         if len(shape) != 3 or 0 in shape or dtype != np.uint8:
             raise ValueError(f"{path}: the sink file must be a non-empty uint8 array "
                              f"(count, window, neurons), got {dtype} {shape}")
-        offset = _check_count("offset", offset, 0)
-        period = _check_count("period", period, shape[1])
+        offset = check_int("SpikeSink", "offset", offset, 0, STREAM_MAX)
+        period = check_int("SpikeSink", "period", period, shape[1], STREAM_MAX)
         super().__init__(path=path, offset=offset, period=period, name=name)
         self.a_in = InPort(shape=(shape[2],))

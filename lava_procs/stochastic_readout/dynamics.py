@@ -32,8 +32,9 @@ streaming: ``step`` is the step within the sample (``0 .. T-1``) and ``sample`` 
 index in the run.
 
 Like :mod:`spikecodec.lava_procs.cuba`, every function works on numpy int64 arrays and torch
-int64 tensors alike (the key and draw functions on Python ints too) and this module imports
-neither.
+int64 tensors alike (the key and draw functions on Python ints too); this module imports
+neither (numpy only through the parameter checks of :mod:`spikecodec.validate`), and takes its
+limits from :mod:`spikecodec.lava_procs.spec`.
 """
 
 import math
@@ -41,14 +42,21 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from spikecodec.errors import ConfigError
-from spikecodec.lava_procs.cuba import DECAY_SCALE, clip_voltage, rstz
+from spikecodec.lava_procs.cuba import clip_voltage, rstz
+from spikecodec.lava_procs.spec import (
+    DECAY_MAX,
+    DECAY_MIN,
+    DECAY_SCALE,
+    PROB_BITS,
+    PROB_ONE,
+    SEED_MAX,
+    SEED_MIN,
+)
+from spikecodec.validate import check_int, check_int_tuple
 
-PROB_BITS = 16  # probabilities and random draws are 16-bit integers
-PROB_ONE = 1 << PROB_BITS
 MASK32 = 0xFFFFFFFF
 LUT_BINS_PER_UNIT = 32  # default LUT resolution: 1/32 of a real membrane unit
 LUT_RANGE = 8.0  # default LUT covers m / state_scale in [-8, 8); saturates beyond
-SEED_MAX = MASK32
 
 # lowbias32 (C. Wellons' hash-prospector): two xor-shift-multiply rounds, full avalanche.
 _M1, _M2 = 0x7FEB352D, 0x846CA68B
@@ -95,7 +103,7 @@ def sigmoid_lut(*, state_scale: int, bins_per_unit: int = LUT_BINS_PER_UNIT,
     powers of two with ``bins_per_unit <= state_scale`` so the bin is a right shift.
     """
     for name, value in (("state_scale", state_scale), ("bins_per_unit", bins_per_unit)):
-        if not isinstance(value, int) or value < 1 or value & (value - 1):
+        if check_int("", name, value, 1) & (value - 1):
             raise ConfigError(f"{name} must be a power of two >= 1, got {value!r}")
     if bins_per_unit > state_scale:
         raise ConfigError(f"bins_per_unit ({bins_per_unit}) must be <= state_scale "
@@ -132,10 +140,13 @@ class ReadoutParams:
         if len(self.du) != len(self.dv) or not self.du:
             raise ConfigError(f"ReadoutParams: du and dv need one decay per basis response, "
                               f"got {self.du!r} and {self.dv!r}")
-        for d in (*self.du, *self.dv, self.dg):
-            if not isinstance(d, int) or not 0 <= d <= DECAY_SCALE:
-                raise ConfigError(f"ReadoutParams: decays must be ints in [0, 4096], got {d!r}")
-        check_seed(self.seed)
+        for name in ("du", "dv"):
+            decays = check_int_tuple("ReadoutParams", name, getattr(self, name), DECAY_MIN,
+                                     DECAY_MAX)
+            object.__setattr__(self, name, decays)
+        object.__setattr__(self, "dg", check_int("ReadoutParams", "dg", self.dg, DECAY_MIN,
+                                                 DECAY_MAX))
+        object.__setattr__(self, "seed", check_seed(self.seed))
 
     @property
     def num_basis(self) -> int:
@@ -154,12 +165,7 @@ class ReadoutState(NamedTuple):
 
 def check_seed(seed: Any) -> int:
     """Seeds are integers in ``[0, 2^32)``; anything else raises ``ConfigError``."""
-    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
-        raise ConfigError(f"seed must be an integer, got {type(seed).__name__} {seed!r}")
-    seed = int(seed)
-    if not 0 <= seed <= SEED_MAX:
-        raise ConfigError(f"seed must be in [0, 2^32), got {seed}")
-    return seed
+    return check_int("", "seed", seed, SEED_MIN, SEED_MAX)
 
 
 def readout_step(state: ReadoutState, a_in, p: ReadoutParams, *, keys) -> tuple:

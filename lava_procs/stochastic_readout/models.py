@@ -30,7 +30,7 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from spikecodec.lava_procs.cuba import STATE_EXP
+from spikecodec.lava_procs.spec import STATE_EXP
 from spikecodec.lava_procs.stochastic_readout.dynamics import (
     ReadoutParams,
     ReadoutState,

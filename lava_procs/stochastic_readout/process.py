@@ -15,8 +15,9 @@ zeroed on each sample's first step, the step within the sample (``0 .. period - 
 sample's index key the random draws; before ``offset`` (while the layers in front fill) the
 process sends zeros.
 
-Everything the model reads is validated here: a process model that raises hangs Lava 0.10's
-runtime instead of failing.
+Everything the model reads is validated here (:mod:`spikecodec.validate`, limits from
+:mod:`spikecodec.lava_procs.spec`): a process model that raises hangs Lava 0.10's runtime
+instead of failing.
 """
 from __future__ import annotations
 
@@ -28,40 +29,23 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
-from spikecodec.lava_procs.cuba import DECAY_SCALE
-from spikecodec.lava_procs.stochastic_readout.dynamics import PROB_ONE, SEED_MAX
+from spikecodec.lava_procs.spec import (
+    BIAS_MAX,
+    BIAS_MIN,
+    DECAY_MAX,
+    DECAY_MIN,
+    LUT_OFFSET_MAX,
+    LUT_OFFSET_MIN,
+    LUT_SHIFT_MAX,
+    NUM_BASIS_MAX,
+    PROB_ONE,
+    SEED_MAX,
+    SEED_MIN,
+    STREAM_MAX,
+)
+from spikecodec.validate import check_int, check_int_array
 
-MANT_LIMIT = 2**23  # bias and feedback mantissas: |value| < 2^23, beyond any 24-bit state
-SHIFT_MAX = 31
-OFFSET_LIMIT = 2**31
-
-
-def _int(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"StochasticReadout: {name} must be an integer, got {value!r}")
-    if not low <= int(value) <= high:
-        raise ValueError(f"StochasticReadout: {name} must be in [{low}, {high}], got {value}")
-    return int(value)
-
-
-def _int_array(name: str, value: Any, shape: tuple[int, ...], low: int,
-               high: int) -> np.ndarray:
-    """``value`` (scalar or array) as an int64 array of ``shape``, every entry in range."""
-    arr = np.asarray(value)
-    if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
-        raise ValueError(f"StochasticReadout: {name} must hold integers, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f" and not (np.isfinite(arr).all() and np.array_equal(arr,
-                                                                                np.round(arr))):
-        raise ValueError(f"StochasticReadout: {name} must hold integers, found other values")
-    try:
-        arr = np.broadcast_to(arr, shape)
-    except ValueError:
-        raise ValueError(f"StochasticReadout: {name} must be a scalar or have shape {shape}, "
-                         f"got {np.shape(value)}") from None
-    if arr.size and (arr.min() < low or arr.max() > high):
-        raise ValueError(f"StochasticReadout: {name} must lie in [{low}, {high}], got values "
-                         f"in [{arr.min():g}, {arr.max():g}]")
-    return arr.astype(np.int64)
+WHERE = "StochasticReadout"  # names the process in every error
 
 
 class StochasticReadout(AbstractProcess):
@@ -73,7 +57,9 @@ class StochasticReadout(AbstractProcess):
         du, dv: current / voltage decay of each basis response, ``K`` ints on the 4096 scale
             (4096 forgets everything each step; the deploy layer's ``i_decay`` / ``v_decay``).
         fb_decay: decay of the feedback trace of the neuron's own spikes (4096 scale).
-        fb_weight, bias: mantissas (an int or ``(N,)``); the model shifts them left by 6.
+        fb_weight, bias: mantissas (an int or ``(N,)``), 13-bit signed like every bias (the
+            spec's ``BIAS_MIN .. BIAS_MAX``, as the deploy layer holds); the model shifts
+            them left by 6.
         lut: ``P(spike) * 2^16`` per membrane bin, 1-D, >= 2 entries in ``[0, 2^16]``.
         lut_shift, lut_offset: the bin of potential ``m`` is ``(m >> lut_shift) + lut_offset``,
             clipped to the table.
@@ -94,28 +80,29 @@ class StochasticReadout(AbstractProcess):
         if (not isinstance(shape, (tuple, list)) or len(shape) != 1
                 or isinstance(shape[0], bool) or not isinstance(shape[0], (int, np.integer))
                 or shape[0] < 1):
-            raise ValueError(f"StochasticReadout: shape must be (N,) with N >= 1, got {shape!r}")
+            raise ValueError(f"{WHERE}: shape must be (N,) with N >= 1, got {shape!r}")
         n = int(shape[0])
-        k = _int("num_basis", num_basis, 1, 2**16)
+        k = check_int(WHERE, "num_basis", num_basis, 1, NUM_BASIS_MAX)
         decays = {}
         for key, value in (("du", du), ("dv", dv)):
             if np.ndim(value) != 1 or len(value) != k:
-                raise ValueError(f"StochasticReadout: {key} needs one decay per basis response "
+                raise ValueError(f"{WHERE}: {key} needs one decay per basis response "
                                  f"(num_basis = {k}), got {value!r}")
-            decays[key] = _int_array(key, value, (k,), 0, DECAY_SCALE)
-        fb_decay = _int("fb_decay", fb_decay, 0, DECAY_SCALE)
-        fb_weight = _int_array("fb_weight", fb_weight, (n,), -MANT_LIMIT, MANT_LIMIT - 1)
-        bias = _int_array("bias", bias, (n,), -MANT_LIMIT, MANT_LIMIT - 1)
+            decays[key] = check_int_array(WHERE, key, value, (k,), DECAY_MIN, DECAY_MAX)
+        fb_decay = check_int(WHERE, "fb_decay", fb_decay, DECAY_MIN, DECAY_MAX)
+        fb_weight = check_int_array(WHERE, "fb_weight", fb_weight, (n,), BIAS_MIN, BIAS_MAX,
+                                    broadcast=True)
+        bias = check_int_array(WHERE, "bias", bias, (n,), BIAS_MIN, BIAS_MAX, broadcast=True)
         if np.ndim(lut) != 1 or np.size(lut) < 2:
-            raise ValueError(f"StochasticReadout: lut must be a 1-D table of >= 2 entries, got "
+            raise ValueError(f"{WHERE}: lut must be a 1-D table of >= 2 entries, got "
                              f"shape {np.shape(lut)}")
-        lut = _int_array("lut", lut, (np.size(lut),), 0, PROB_ONE)
-        lut_shift = _int("lut_shift", lut_shift, 0, SHIFT_MAX)
-        lut_offset = _int("lut_offset", lut_offset, -OFFSET_LIMIT, OFFSET_LIMIT - 1)
-        seed = _int("seed", seed, 0, SEED_MAX)
-        period = _int("period", period, 1, 2**40)
-        offset = _int("offset", offset, 0, 2**40)
-        first_sample = _int("first_sample", first_sample, 0, 2**40)
+        lut = check_int_array(WHERE, "lut", lut, None, 0, PROB_ONE)
+        lut_shift = check_int(WHERE, "lut_shift", lut_shift, 0, LUT_SHIFT_MAX)
+        lut_offset = check_int(WHERE, "lut_offset", lut_offset, LUT_OFFSET_MIN, LUT_OFFSET_MAX)
+        seed = check_int(WHERE, "seed", seed, SEED_MIN, SEED_MAX)
+        period = check_int(WHERE, "period", period, 1, STREAM_MAX)
+        offset = check_int(WHERE, "offset", offset, 0, STREAM_MAX)
+        first_sample = check_int(WHERE, "first_sample", first_sample, 0, STREAM_MAX)
         for key, value in (("shape", (n,)), ("num_basis", k), ("period", period),
                            ("offset", offset), ("first_sample", first_sample)):
             self.proc_params[key] = value  # the models' constants

@@ -1,4 +1,5 @@
 """VDIB model: float and quantized readout, the learning rule's gradients, decoders, export."""
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -230,16 +231,25 @@ def test_readout_layer_validation_names_the_field():
             FixedPointNetwork([replace(layer, **change)], InputSpec("spikes", T, (12,)))
 
 
-def test_standard_layers_cannot_follow_the_readout():
+def test_standard_layers_may_follow_the_readout(tmp_path):
+    """A dense layer after the readout is stored under /spikecodec (NetX loads only the leading
+    standard layers from /layer) and reads back equal; tests/deploy/test_layer_kinds.py runs
+    such networks on both engines."""
     model = _model()
     net = VDIBFamily().to_network(model, InputSpec("spikes", T, (10,)))
     hidden, readout = net.layers
     from dataclasses import replace
     bridge = replace(hidden, weight=np.zeros((12, 6), dtype=np.int64) + 2, name="after")
-    with pytest.raises(ConfigError, match="cannot follow"):
-        FixedPointNetwork([readout.__class__(**{**readout.__dict__, "weight":
-                                                np.ones((12, 10), int) * 2}), bridge],
-                          InputSpec("spikes", T, (10,)))
+    mixed = FixedPointNetwork([readout.__class__(**{**readout.__dict__, "weight":
+                                                    np.ones((12, 10), int) * 2}), bridge],
+                              InputSpec("spikes", T, (10,)))
+    assert mixed.num_netx == 0 and net.num_netx == 1
+    path = write_hdf5(mixed, tmp_path / "mixed.h5")
+    with h5py.File(path, "r") as f:
+        assert "layer" not in f and "weight" in f["spikecodec/layers/1"]
+    back = read_hdf5(path)
+    assert [layer.kind for layer in back.layers] == ["stochastic_readout", "dense"]
+    np.testing.assert_array_equal(back.layers[1].weight, bridge.weight)
 
 
 @pytest.mark.gpu

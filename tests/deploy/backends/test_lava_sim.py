@@ -79,13 +79,6 @@ def inputs(net: FixedPointNetwork, batch: int, seed: int = 7) -> np.ndarray:
     return (rng.random((batch, net.in_features, T)) < 0.3).astype(np.uint8)
 
 
-@pytest.fixture
-def no_leftover_children():
-    before = set(multiprocessing.active_children())
-    yield
-    assert set(multiprocessing.active_children()) <= before
-
-
 @pytest.mark.parametrize("name", sorted(NETS))
 def test_stream_equals_reference_and_isolated_runs(name, no_leftover_children):
     net = NETS[name]()

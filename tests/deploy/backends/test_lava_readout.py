@@ -117,13 +117,6 @@ def inputs(net: FixedPointNetwork, batch: int, seed: int = 7, rate: float = 0.3)
     return (rng.random((batch, net.in_features, T)) < rate).astype(np.uint8)
 
 
-@pytest.fixture
-def no_leftover_children():
-    before = set(multiprocessing.active_children())
-    yield
-    assert set(multiprocessing.active_children()) <= before
-
-
 # --------------------------------------------------------------------------- exactness
 
 def test_readout_only_network_equals_numpy(no_leftover_children):

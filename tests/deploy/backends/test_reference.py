@@ -12,7 +12,6 @@ from spikecodec.deploy.backends import run
 from spikecodec.deploy.backends.reference import (
     TIME_BLOCK,
     _gemm_dtype,
-    _plan,
     _run_chunk,
     run_reference,
 )
@@ -157,7 +156,7 @@ def test_gemm_dtype_follows_the_bound():
 
 def chunk(plans, x: torch.Tensor):
     """Every layer's spikes ``(B, n, T)`` uint8, wrap counts and clip counts."""
-    out = [torch.empty((x.shape[0], p.weight_t.shape[1], x.shape[2]), dtype=torch.uint8)
+    out = [torch.empty((x.shape[0], p.synapse.rows, x.shape[2]), dtype=torch.uint8)
            for p in plans]
     wraps, clips = _run_chunk(plans, x, out)
     return out, wraps, clips
@@ -167,13 +166,14 @@ def chunk(plans, x: torch.Tensor):
 def test_every_gemm_path_and_the_bounded_step_agree(net):
     x = torch.from_numpy(spikes(7, net.in_features, 12))
     cpu = torch.device("cpu")
-    auto = [_plan(layer, cpu, 12) for layer in net.layers]
-    assert {p.gemm for p in auto} <= {"int8", "float32"}
+    auto = [layer.reference_plan(device=cpu, steps=12) for layer in net.layers]
+    assert {p.synapse.gemm for p in auto} <= {"int8", "float32"}
     expected, _, _ = chunk(auto, x)
     for dtype in (torch.float32, torch.float64):
         for bounded in (False, True):
-            plans = [_plan(layer, cpu, 12, dtype=dtype, bounded=bounded) for layer in net.layers]
-            assert [p.gemm for p in plans] == [str(dtype)[6:]] * len(plans)
+            plans = [layer.reference_plan(device=cpu, steps=12, dtype=dtype, bounded=bounded)
+                     for layer in net.layers]
+            assert [p.synapse.gemm for p in plans] == [str(dtype)[6:]] * len(plans)
             got, wraps, clips = chunk(plans, x)
             assert wraps == clips == [0] * len(plans)
             for a, b in zip(got, expected, strict=True):
@@ -183,12 +183,14 @@ def test_every_gemm_path_and_the_bounded_step_agree(net):
 def test_roy_network_skips_the_bounds():
     _, net = roy()
     cpu = torch.device("cpu")
-    assert not any(_plan(layer, cpu, T).bounded for layer in net.layers)
-    assert all(_plan(layer, cpu, T).state == torch.int32 for layer in net.layers)
+    plans = [layer.reference_plan(device=cpu, steps=T) for layer in net.layers]
+    assert not any(plan.bounded for plan in plans)
+    assert all(plan.state == torch.int32 for plan in plans)
     wrapping = random_net(2, sizes=(300, 20), weight_min=0, i_decay=1, v_th=2**17 - 1)
-    plan = _plan(wrapping.layers[0], cpu, 12)
+    plan = wrapping.layers[0].reference_plan(device=cpu, steps=12)
     assert plan.bounded and plan.state == torch.int64
-    forced = _plan(wrapping.layers[0], cpu, 12, bounded=False)  # reachable: int32 is not proven
+    forced = wrapping.layers[0].reference_plan(device=cpu, steps=12, bounded=False)
+    # reachable: int32 is not proven
     assert not forced.bounded and forced.state == torch.int64
 
 
@@ -199,7 +201,8 @@ def test_more_steps_than_a_time_block(case):
     net = random_net(8, weight_max=3, i_decay=4096, v_decay=410, v_th=2) if case == "int32" \
         else random_net(2, sizes=(300, 20), weight_min=0, i_decay=1, v_th=2**17 - 1, bias=False)
     net = FixedPointNetwork(net.layers, InputSpec("spikes", steps, (net.in_features,)))
-    plans = [_plan(layer, torch.device("cpu"), steps) for layer in net.layers]
+    plans = [layer.reference_plan(device=torch.device("cpu"), steps=steps)
+             for layer in net.layers]
     assert plans[0].state == (torch.int32 if case == "int32" else torch.int64)
     x = spikes(3, net.in_features, steps, rate=0.5)
     result = run_reference(net, x, probe=True, batch_size=2)
