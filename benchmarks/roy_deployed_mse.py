@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  f"data.data_dir={args.data_dir}"])
         train_roy_ae(cfg, run_dir, show_progress=True)
     net, path = export_run(run_dir)
-    test = load_images(net.metadata["dataset"], "test", data_dir=args.data_dir)
+    test = load_images(net.metadata.dataset, "test", data_dir=args.data_dir)
     ref, ref_run, inputs = evaluate_export(net, backend="reference", data_dir=args.data_dir,
                                            show_progress=True)
     x = inputs.spikes

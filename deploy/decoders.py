@@ -1,10 +1,11 @@
 """Host-side ANN decoders of readout spikes (VDIB): one functional forward for training and deploy.
 
-A decoder is a plain dict, stored with the export (``FixedPointNetwork.decoder``,
-``/spikecodec/decoder`` in HDF5): JSON-able configuration plus float32 weight arrays. The torch
-modules of :mod:`spikecodec.train.families.vdib.decoders` hold the same arrays as parameters and call
-:func:`decoder_logits` here, so the decoder that was trained is the one the host runs on the
-spikes a backend returns.
+An export stores its decoder as a :class:`~spikecodec.deploy.info.HostDecoder`
+(``FixedPointNetwork.decoder``, ``/spikecodec/decoder`` in HDF5): JSON-able configuration plus
+float32 weight arrays; the functions here read its flat form (``HostDecoder.as_dict()``, also
+accepted as is). The torch modules of :mod:`spikecodec.train.families.vdib.decoders` hold the
+same arrays as parameters and call :func:`decoder_logits` here, so the decoder that was trained
+is the one the host runs on the spikes a backend returns.
 
 Configuration (``kind = "ann"``)::
 
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from spikecodec.deploy.info import HostDecoder
 from spikecodec.errors import ConfigError, ExportError, InputError
 from spikecodec.validate import check_int
 
@@ -137,6 +139,8 @@ def decode(decoder: dict[str, Any], spikes: Any, *, num_steps: int | None = None
     Raises :class:`~spikecodec.errors.ExportError` when the export carries no ANN decoder (an
     export of a rate-decoded model, or one written without its decoder).
     """
+    if isinstance(decoder, HostDecoder):
+        decoder = decoder.as_dict()
     if not isinstance(decoder, dict) or decoder.get("kind") != "ann":
         kind = decoder.get("kind") if isinstance(decoder, dict) else decoder
         raise ExportError(f"this export has no ANN decoder (decoder kind {kind!r}); it was "

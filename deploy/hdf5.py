@@ -67,7 +67,7 @@ def _write(f: h5py.File, net: FixedPointNetwork) -> None:
     root = f.create_group(ROOT)
     root.attrs["format_version"] = FORMAT_VERSION
     root.attrs["spikecodec_version"] = __version__
-    root.attrs["metadata"] = _to_json(net.metadata, "metadata")
+    root.attrs["metadata"] = _to_json(net.metadata.to_dict(), "metadata")
     inp = root.create_group("input")
     inp.attrs["encoding"] = net.input.encoding
     inp.attrs["num_steps"] = net.input.num_steps
@@ -80,9 +80,8 @@ def _write(f: h5py.File, net: FixedPointNetwork) -> None:
         g.attrs["kind"] = layer.kind
         layer.write_hdf5(f.create_group(f"layer/{i}") if i < net.num_netx else g)
     dec = root.create_group("decoder")
-    config = {k: v for k, v in net.decoder.items() if not isinstance(v, np.ndarray)}
-    dec.attrs["config"] = _to_json(config, "decoder")
-    for key, value in net.decoder.items():
+    dec.attrs["config"] = _to_json(net.decoder.json_config(), "decoder")
+    for key, value in net.decoder.arrays.items():
         if isinstance(value, np.ndarray):
             dec.create_dataset(key, data=value)
 
@@ -165,7 +164,7 @@ def _read(f: h5py.File) -> FixedPointNetwork:
     if isinstance(dec, h5py.Group):
         decoder = json.loads(dec.attrs.get("config", '{"kind": "rate"}'))
         for key, value in dec.items():
-            decoder[key] = value[()]
+            decoder[key] = np.asarray(value[()])
     metadata = json.loads(root.attrs.get("metadata", "{}"))
     return FixedPointNetwork(layers, spec, decoder=decoder, metadata=metadata)
 

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from spikecodec.deploy.info import ExportInfo, HostDecoder
 from spikecodec.deploy.layers import LAYER_KINDS
 from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.spec import NUM_STEPS_MAX
@@ -72,15 +73,16 @@ class InputSpec:
 class FixedPointNetwork:
     """An exported network: layers in order, input encoding, host decoder and metadata.
 
-    ``decoder`` describes what the host does with output spikes (``{"kind": "rate"}`` counts
-    them; ANN decoders carry their weights, see issue #4); ``metadata`` holds the model kind,
-    seeds, the training config (TOML text) and anything else worth keeping beside the weights.
+    ``decoder`` (:class:`~spikecodec.deploy.info.HostDecoder`) says what the host does with
+    output spikes; ``metadata`` (:class:`~spikecodec.deploy.info.ExportInfo`) records the model
+    family, seeds, the training config and its metrics. Plain dicts are accepted for both and
+    converted (and validated) on construction.
     """
 
     layers: tuple[Any, ...]
     input: InputSpec
-    decoder: dict[str, Any] = field(default_factory=lambda: {"kind": "rate"})
-    metadata: dict[str, Any] = field(default_factory=dict)
+    decoder: HostDecoder = field(default_factory=HostDecoder)
+    metadata: ExportInfo = field(default_factory=ExportInfo)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -100,8 +102,8 @@ class FixedPointNetwork:
             previous = layer.out_features
             checked.append(layer)
         object.__setattr__(self, "layers", tuple(checked))
-        if not isinstance(self.decoder, dict) or "kind" not in self.decoder:
-            raise ConfigError(f"decoder must be a dict with a 'kind', got {self.decoder!r}")
+        object.__setattr__(self, "decoder", HostDecoder.from_dict(self.decoder))
+        object.__setattr__(self, "metadata", ExportInfo.from_dict(self.metadata))
 
     @property
     def num_steps(self) -> int:

@@ -21,7 +21,7 @@ time-to-first-spike inputs; its golden file also holds the readout spikes' host-
 (``decoded``), and its readout draws come from the counter-based PRNG keyed by the export's seed,
 so Lava and the reference engine must agree spike for spike here too.
 
-CI (tests/integration/test_netx_exports.py) replays ``golden.npz`` through the committed
+CI (tests/deploy/test_netx_exports.py) replays ``golden.npz`` through the committed
 ``export.h5`` on the reference engine and on the Lava simulator and requires exact equality.
 Retraining on another machine may give other weights (float summation order differs between
 CPUs), which is why the export itself is committed rather than regenerated in CI; a slow test
@@ -62,7 +62,7 @@ def record_golden(net, out_dir: Path, *, decode_output: bool = False):
     from spikecodec.train.encoding import encode_input
 
     images = load_images("digits", "test", limit=GOLDEN_SAMPLES).images
-    x = encode_input(net.input, images, seed=net.metadata["eval_seed"]).numpy().astype(np.uint8)
+    x = encode_input(net.input, images, seed=net.metadata.eval_seed).numpy().astype(np.uint8)
     lava = run(net, x, backend="lava-sim", probe=True)
     reference = run(net, x, backend="reference", probe=True)
     for layer, a, b in zip(net.layers, lava.layers, reference.layers, strict=True):

@@ -147,7 +147,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from spikecodec.deploy.backends import BACKENDS
+    from spikecodec.deploy.backends import backend_names
 
     parser = argparse.ArgumentParser(prog="spikecodec",
                                      description="Spiking autoencoders from training to Loihi 2.")
@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
              "write the metrics to this JSON file")):
         p = sub.add_parser(name, help=helptext)
         data_args(p, samples)
-        p.add_argument("--backend", default="reference", choices=list(BACKENDS))
+        p.add_argument("--backend", default="reference", choices=backend_names())
         p.add_argument("--out", help=out)
         p.set_defaults(func=func)
 

@@ -3,7 +3,7 @@
 The forward pass runs the integer neuron of :mod:`spikecodec.lava_procs.cuba` (the single source
 of truth for the dynamics) on int64 tensors, so a trained block *is* the deployed block. It equals
 ``lava.lib.dl.slayer.block.cuba.Dense(..., delay_shift=False)`` spike for spike on the same
-parameters (tests/unit/test_blocks.py checks it), but it
+parameters (tests/train/test_blocks.py checks it), but it
 
 * computes every time step's synaptic input with one exact int8 GEMM ``(T*batch, in) @ (in,
   out)`` of spikes and halved weight mantissas instead of a float 3-D convolution,

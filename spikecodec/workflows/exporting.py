@@ -27,7 +27,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None
 
 def family_of(net: FixedPointNetwork) -> Family:
     """The family an export was trained as (its ``model_kind``)."""
-    kind = net.metadata.get("model_kind")
+    kind = net.metadata.model_kind
     if kind is None:
         raise ConfigError(f"this export names no model family (no model_kind: written by "
                           f"another tool?), so there is no dataset or metric to run it with; "

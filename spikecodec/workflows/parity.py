@@ -15,19 +15,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from spikecodec.deploy.backends import run
+from spikecodec.deploy.backends import BACKENDS, run
 from spikecodec.deploy.ir import FixedPointNetwork
 from spikecodec.deploy.metrics import image_mse, spike_mse
 from spikecodec.train.families import FAMILIES, get_family
 
-ENGINES = ("float", "reference", "lava-sim")
+
+def default_engines() -> tuple[str, ...]:
+    """The float training model and every backend that can run on this machine (the
+    ``loihi2`` backend too, where lava-loihi is installed)."""
+    return ("float",) + tuple(name for name, backend in BACKENDS.items()
+                              if backend.unavailable() is None)
 
 
 @torch.no_grad()
 def float_layers(net: FixedPointNetwork, spikes: Any) -> list[np.ndarray]:
     """Every layer's spikes of the training model rebuilt from ``net`` by its family (uint8
     ``(batch, neurons, time)`` arrays, export order)."""
-    family = get_family(net.metadata.get("model_kind"))
+    family = get_family(net.metadata.model_kind)
     model = family.rebuild(net)
     outputs = family.layer_outputs(model, torch.as_tensor(spikes).float())
     return [o.numpy().astype(np.uint8) for o in outputs]
@@ -45,12 +50,13 @@ def samples_equal(a: list[np.ndarray], b: list[np.ndarray]) -> int:
 
 
 def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
-                  images: torch.Tensor | None = None, engines: tuple[str, ...] = ENGINES,
+                  images: torch.Tensor | None = None, engines: tuple[str, ...] | None = None,
                   metric: tuple[str, Callable[[np.ndarray], float]] | None = None,
                   show_progress: bool = False) -> dict[str, Any]:
     """Run ``spikes (batch, in, time)`` on each engine; compare every layer with the reference.
 
-    ``float`` is skipped (and said so) when the export's model kind has no training model here.
+    ``engines`` defaults to :func:`default_engines`. ``float`` is skipped (and said so) when the
+    export's model kind has no training model here.
     ``images`` (``(batch, pixels)``) selects the reconstruction MSE as the metric, otherwise
     Spike-MSE of the output. ``metric = (name, score)`` replaces both: ``score`` maps the output
     spikes ``(batch, n, time)`` uint8 to one number (e.g. a host decoder's task error, for
@@ -59,9 +65,10 @@ def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
     layers: dict[str, list[np.ndarray]] = {}
     notes = []
     stats: dict[str, Any] = {}
+    engines = default_engines() if engines is None else engines
     for engine in ("reference",) + tuple(e for e in engines if e != "reference"):
         if engine == "float":
-            if net.metadata.get("model_kind") not in FAMILIES:
+            if net.metadata.model_kind not in FAMILIES:
                 notes.append("float: no training model for this export's model kind; skipped")
                 continue
             layers[engine] = float_layers(net, spikes)

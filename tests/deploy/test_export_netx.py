@@ -8,15 +8,16 @@ import torch
 
 from spikecodec.deploy.hdf5 import read_hdf5, write_hdf5
 from spikecodec.deploy.ir import InputSpec
-from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 from spikecodec.train.families.roy.family import RoyFamily
+from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 
 pytestmark = pytest.mark.lava
 
 
 def roy_net(seed=0):
     model = RoyAE(20, RoyAEModelConfig(hidden=7, scale=64, init_scale=3.0), seed=seed)
-    return model, RoyFamily().to_network(model, InputSpec("poisson_rate", 12, (4, 5), {"max_rate": 1.0}))
+    spec = InputSpec("poisson_rate", 12, (4, 5), {"max_rate": 1.0})
+    return model, RoyFamily().to_network(model, spec)
 
 
 def test_netx_loads_our_export(tmp_path):

@@ -30,8 +30,8 @@ def test_round_trip(tmp_path):
     back = read_hdf5(write_hdf5(net, tmp_path / "net.h5"))
     assert back.input == net.input
     assert back.metadata == net.metadata
-    assert back.decoder["kind"] == "rate" and back.decoder["scale"] == 2.0
-    np.testing.assert_array_equal(back.decoder["table"], net.decoder["table"])
+    assert back.decoder.kind == "rate" and back.decoder.config["scale"] == 2.0
+    np.testing.assert_array_equal(back.decoder.arrays["table"], net.decoder.arrays["table"])
     for a, b in zip(net.layers, back.layers, strict=True):
         assert (a.name, a.neuron) == (b.name, b.neuron)
         np.testing.assert_array_equal(a.weight, b.weight)

@@ -66,7 +66,7 @@ def test_lava_simulator_replays_golden_spikes(name):
 def test_vdib_export_has_a_stochastic_readout_and_a_host_decoder():
     net, golden = load_golden(EXPORTS / "vdib_digits")
     assert net.layers[-1].kind == "stochastic_readout" and net.layers[-1].num_basis == 2
-    assert net.decoder["kind"] == "ann" and golden["decoded"].shape == (16, 64)
+    assert net.decoder.kind == "ann" and golden["decoded"].shape == (16, 64)
 
 
 @pytest.mark.lava

@@ -43,10 +43,10 @@ def test_export_carries_what_deployment_needs(exported, run_dir):
     back = read_hdf5(path)
     assert back.input.encoding == "poisson_rate" and back.input.num_steps == 15
     assert back.input.shape == (8, 8) and back.input.params == {"max_rate": 1.0}
-    assert back.metadata["dataset"] == "digits" and back.metadata["model_kind"] == "roy-ae"
-    assert "model" in back.metadata["config_toml"]
+    assert back.metadata.dataset == "digits" and back.metadata.model_kind == "roy-ae"
+    assert "model" in back.metadata.config_toml
     results = json.loads((run_dir / "results.json").read_text())
-    assert back.metadata["float_metrics"] == results["metrics"]["snn"]
+    assert back.metadata.float_metrics == results["metrics"]["snn"]
 
 
 def test_deployed_network_is_the_evaluated_one(exported):
@@ -60,7 +60,7 @@ def test_deployed_network_is_the_evaluated_one(exported):
     assert metrics["mse"] < 1.0  # trained: better than a silent output
     assert metrics["synops_per_sample"] > 0
     # the same seed draws the same input spikes the training-time evaluation drew
-    assert metrics["mse"] == pytest.approx(net.metadata["float_metrics"]["mse"], rel=1e-6)
+    assert metrics["mse"] == pytest.approx(net.metadata.float_metrics["mse"], rel=1e-6)
 
 
 def test_encode_is_seeded(exported):

@@ -7,6 +7,7 @@ floats). Tiny models on the embedded digits (and on drifting blobs) keep this un
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import re
@@ -64,13 +65,13 @@ def test_export_carries_encoding_decoder_and_training_metrics(trained):
     assert back.input.encoding == enc and back.input.num_steps == 30
     assert back.input.shape == (8, 8)
     assert back.input.params == ({"max_rate": 0.8} if enc == "poisson_rate" else {})
-    assert back.metadata["model_kind"] == "vdib" and back.metadata["task"] == "images"
-    assert back.decoder["kind"] == "ann" and back.decoder["out_shape"] == [64]
+    assert back.metadata.model_kind == "vdib" and back.metadata.task == "images"
+    assert back.decoder.kind == "ann" and back.decoder.config["out_shape"] == [64]
     on_disk = json.loads((run_dir / "results.json").read_text())["metrics"]
-    assert back.metadata["float_metrics"] == on_disk["float"]
-    assert back.metadata["quantized_metrics"] == on_disk["quantized"]
+    assert back.metadata.float_metrics == on_disk["float"]
+    assert back.metadata.quantized_metrics == on_disk["quantized"]
     assert config_io.from_dict(VDIBConfig, config_io.tomllib.loads(
-        back.metadata["config_toml"])) == config_io.load(VDIBConfig, run_dir / "config.toml")
+        back.metadata.config_toml)) == config_io.load(VDIBConfig, run_dir / "config.toml")
 
 
 def test_reference_engine_reproduces_the_quantized_evaluation_exactly(trained):
@@ -159,7 +160,7 @@ def test_cli_eval_prints_training_and_deployed_metrics(cli_run, tmp_path, capsys
     export = cli_run[1] / "export.h5"
     assert main(["eval", str(export), "--no-progress", "--out", str(tmp_path / "m.json")]) == 0
     text = capsys.readouterr().out
-    quantized = read_hdf5(export).metadata["quantized_metrics"]
+    quantized = read_hdf5(export).metadata.quantized_metrics
     rows = {line.split("  ")[0].strip(): line.split()[-2:] for line in text.splitlines()
             if "(training" in line or "(deployed)" in line}
     assert set(rows) == {"float (training, 40 samples)", "quantized (training, 40 samples)",
@@ -200,7 +201,7 @@ def test_cli_on_an_export_without_its_decoder(cli_run, tmp_path, capsys):
 
 def test_cli_refuses_a_vdib_export_without_its_config(cli_run, tmp_path, capsys):
     net = read_hdf5(cli_run[1] / "export.h5")
-    meta = {k: v for k, v in net.metadata.items() if k != "config_toml"}
+    meta = dataclasses.replace(net.metadata, config_toml=None)
     bare = write_hdf5(FixedPointNetwork(net.layers, net.input, decoder=net.decoder,
                                         metadata=meta), tmp_path / "bare.h5")
     assert main(["eval", str(bare), "--no-progress"]) == 2

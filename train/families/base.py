@@ -133,17 +133,17 @@ class Family(ABC):
     def training_metrics(self, net: FixedPointNetwork) -> list[tuple[str, dict[str, Any]]]:
         """``(label, metrics)`` the training run measured, stored in the export (eval prints
         them beside the deployed figures)."""
-        meta = net.metadata
-        return [(mode, meta[f"{mode}_metrics"]) for mode in ("float", "quantized")
-                if isinstance(meta.get(f"{mode}_metrics"), dict)]
+        rows = (("float", net.metadata.float_metrics),
+                ("quantized", net.metadata.quantized_metrics))
+        return [(label, dict(m)) for label, m in rows if m is not None]
 
     # ------------------------------------------------------------------ shared helpers
     def load_config(self, path: str | Path | None, overrides: list[str]) -> Any:
         return config_io.load(self.config_type, path, overrides)
 
     def export_config(self, net: FixedPointNetwork) -> Any:
-        """The training config an export carries (``metadata["config_toml"]``)."""
-        text = net.metadata.get("config_toml")
+        """The training config an export carries (``metadata.config_toml``)."""
+        text = net.metadata.config_toml
         if not isinstance(text, str):
             raise ExportError(f"this {self.name} export has no training config (metadata "
                               f"config_toml), so its inputs cannot be rebuilt; export it with "

@@ -20,8 +20,8 @@ from spikecodec.deploy.layers import CubaNeuron, DenseLayer
 from spikecodec.deploy.weights import lava_weights
 from spikecodec.errors import ConfigError, InputError, InputTypeError
 from spikecodec.lava_procs.cuba import CubaParams, CubaState, cuba_step
-from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 from spikecodec.train.families.roy.family import RoyFamily
+from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 
 T = 15
 

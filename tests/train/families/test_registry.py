@@ -55,7 +55,7 @@ def trained(request, tmp_path_factory):
 def test_train_export_rebuild_inputs_score(trained):
     family, done = trained
     net = read_hdf5(done.export)
-    assert net.metadata["model_kind"] == family.name and "config_toml" in net.metadata
+    assert net.metadata.model_kind == family.name and net.metadata.config_toml is not None
     assert family.format_results(done.results).strip()
     cfg = family.export_config(net)
     inputs = family.inputs(net, samples=cfg.data.test_limit)

@@ -86,7 +86,7 @@ class RoyFamily(Family):
         return FixedPointNetwork(layers, spec, decoder={"kind": "rate"}, metadata=meta)
 
     def rebuild(self, net: FixedPointNetwork) -> RoyAE:
-        cfg = RoyAEModelConfig(**net.metadata["model_config"])
+        cfg = RoyAEModelConfig(**net.metadata.model_config)
         model = RoyAE(net.in_features, cfg)
         with torch.no_grad():
             for block, layer in zip((model.encoder, model.decoder), net.layers, strict=True):
@@ -104,8 +104,8 @@ class RoyFamily(Family):
         """Images of the export's dataset (from the data folder its config names, unless
         ``data_dir`` says otherwise), Poisson-encoded with the training evaluation's seed."""
         check_split(split)
-        cfg = self.export_config(net) if "config_toml" in net.metadata else None
-        dataset = dataset or net.metadata.get("dataset")
+        cfg = self.export_config(net) if net.metadata.config_toml is not None else None
+        dataset = dataset or net.metadata.dataset
         if dataset is None:
             from spikecodec.errors import ConfigError
             raise ConfigError("this export does not name its dataset; pass --dataset")
@@ -113,7 +113,7 @@ class RoyFamily(Family):
         images = load_images(dataset, split, data_dir=data_dir, download=download,
                              limit=samples)
         spikes = encode_input(net.input, images.images,
-                              seed=int(net.metadata.get("eval_seed", 0)))
+                              seed=int((net.metadata.eval_seed or 0)))
         return ExportInputs(spikes, images.labels, images.images, images,
                             f"{dataset} {split}")
 
@@ -128,9 +128,9 @@ class RoyFamily(Family):
     def training_metrics(self, net: FixedPointNetwork) -> list[tuple[str, dict[str, Any]]]:
         """The float model's test metrics; they cover ``data.test_limit`` samples when the
         config set one, else the whole test split."""
-        m = net.metadata.get("float_metrics")
-        if not isinstance(m, dict):
+        m = net.metadata.float_metrics
+        if m is None:
             return []
-        cfg = self.export_config(net) if "config_toml" in net.metadata else None
+        cfg = self.export_config(net) if net.metadata.config_toml is not None else None
         limit = cfg.data.test_limit if cfg is not None else None
         return [("float", m if limit is None else {**m, "samples": limit})]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from spikecodec.deploy.decoders import activate, check_decoder, decoder_logits, head_sizes
+from spikecodec.deploy.info import HostDecoder
 
 
 class ANNDecoder(torch.nn.Module):
@@ -43,7 +44,9 @@ class ANNDecoder(torch.nn.Module):
 
     @classmethod
     def from_export(cls, decoder: dict[str, Any]) -> "ANNDecoder":
-        """Rebuild a decoder from an export's decoder dict (config plus arrays)."""
+        """Rebuild a decoder from an export's decoder (config plus arrays)."""
+        if isinstance(decoder, HostDecoder):
+            decoder = decoder.as_dict()
         model = cls({k: v for k, v in decoder.items() if not isinstance(v, np.ndarray)})
         with torch.no_grad():
             for name, p in model.params.items():

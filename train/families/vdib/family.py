@@ -1,6 +1,6 @@
 """VDIB (Skatchkovsky, Simeone & Jang 2021) as a model family: every hook the commands call.
 
-An export carries its training config (``metadata["config_toml"]``), so its inputs are drawn
+An export carries its training config (``metadata.config_toml``), so its inputs are drawn
 exactly as :func:`~spikecodec.train.families.vdib.training.evaluate` draws them in quantized
 mode: the split of the task the config describes, encoded in batches of
 ``train.eval_batch_size`` whose seeds are keyed by the batch start, and sample ``k`` of the split
@@ -139,7 +139,7 @@ class VDIBFamily(Family):
         return FixedPointNetwork(layers, spec, decoder=model.decoder.export(), metadata=meta)
 
     def rebuild(self, net: FixedPointNetwork) -> VDIB:
-        cfg = config_io.from_dict(VDIBModelConfig, net.metadata["model_config"])
+        cfg = config_io.from_dict(VDIBModelConfig, net.metadata.model_config)
         last = net.layers[-1]
         cfg = dataclasses.replace(cfg, readout=dataclasses.replace(cfg.readout,
                                                                    seed=int(last.seed)))
@@ -158,7 +158,7 @@ class VDIBFamily(Family):
             ro.weight.copy_(torch.from_numpy(np.array(last.weight, dtype=np.float32)) / s)
             ro.bias.copy_(torch.from_numpy(np.array(last.bias, dtype=np.float32)) / s)
             ro.feedback.copy_(torch.from_numpy(np.array(last.fb_weight, dtype=np.float32)) / s)
-        decoder = ANNDecoder.from_export(net.decoder) if net.decoder.get("kind") == "ann" \
+        decoder = ANNDecoder.from_export(net.decoder) if net.decoder.kind == "ann" \
             else None
         return VDIB(encoder, decoder)
 

@@ -11,8 +11,8 @@ its docstring for the equations). Here:
   a ``torch.Generator``; ``m`` keeps its autograd graph (weights, bias and feedback weight).
 * ``mode="quantized"`` (deployment check): the integer dynamics, the sigmoid table and the
   counter-based PRNG keyed by ``(seed, neuron, step, first_sample + b)``: the same spikes as the
-  reference engine and the Lava process (tests/unit/test_vdib_model.py,
-  tests/integration/test_lava_readout.py, the golden export netx_exports/vdib_digits/).
+  reference engine and the Lava process (tests/train/families/test_vdib_model.py,
+  tests/deploy/backends/test_lava_readout.py, the golden export netx_exports/vdib_digits/).
 
 Weights, bias and feedback weight are quantized in every forward pass with a straight-through
 estimator (even 8-bit weight mantissas like :class:`~spikecodec.train.blocks.CubaDense`, bias
