@@ -26,8 +26,6 @@ from spikecodec.atomic import atomic_path, write_json
 from spikecodec.errors import BackendUnavailableError, SpikecodecError
 
 EXIT_MISMATCH, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
-QUICKSTART_SETTINGS = ["data.dataset=digits", "train.epochs=20", "model.hidden=32",
-                       "train.batch_size=50"]
 
 
 def _families():
@@ -52,23 +50,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    from spikecodec.workflows.quickstart import deploy_run
-    from spikecodec.workflows.reports import format_deployment
-    from spikecodec.workflows.training import default_run_dir, start_run, train_run
+    from spikecodec.workflows.quickstart import quickstart
 
-    family = _families()["roy-ae"]
-    out = args.out or str(default_run_dir("quickstart"))
-    plan = start_run(family, overrides=QUICKSTART_SETTINGS + list(args.settings), out=out)
-    print(f"quickstart: Roy et al. AE-SNN on scikit-learn's digits (no download) -> {out}")
-    run = train_run(family, plan, show_progress=not args.no_progress)
-    print(family.format_results(run.results))
-    print("\nquantize -> NetX HDF5 export -> reference engine (whole test split) and Lava "
-          "simulator (subset)")
-    deployed = deploy_run(plan.run_dir, lava_samples=args.lava_samples,
-                          show_progress=not args.no_progress)
-    print(format_deployment(deployed))
-    print(f"run directory: {out} (export.h5, deployed.json, deployed_reconstructions.png, "
-          f"output_raster.png, reconstructions.png, loss.png, metrics.csv, results.json)")
+    quickstart(args.out, lava_samples=args.lava_samples, settings=args.settings,
+               show_progress=not args.no_progress)
     return 0
 
 

@@ -25,6 +25,36 @@ from spikecodec.workflows.exporting import export_run, family_of
 from spikecodec.workflows.parity import agreement, float_layers, samples_equal
 
 
+# the main job: the Roy AE-SNN on scikit-learn's digits, small enough for seconds on a laptop
+QUICKSTART_SETTINGS = ("data.dataset=digits", "train.epochs=20", "model.hidden=32",
+                       "train.batch_size=50")
+
+
+def quickstart(out: str | None = None, *, lava_samples: int = 40, settings: list[str] = (),
+               show_progress: bool = True, log: Callable[[str], None] = print
+               ) -> dict[str, Any]:
+    """Train the Roy AE-SNN on the embedded digits, export it and deploy it on every engine
+    (:func:`deploy_run`), printing each part; returns the deployment results."""
+    from spikecodec.train.families import get_family
+    from spikecodec.workflows.reports import format_deployment
+    from spikecodec.workflows.training import default_run_dir, start_run, train_run
+
+    family = get_family("roy-ae")
+    out = out or str(default_run_dir("quickstart"))
+    plan = start_run(family, overrides=[*QUICKSTART_SETTINGS, *settings], out=out)
+    log(f"quickstart: Roy et al. AE-SNN on scikit-learn's digits (no download) -> {out}")
+    run_ = train_run(family, plan, show_progress=show_progress, log=log)
+    log(family.format_results(run_.results))
+    log("\nquantize -> NetX HDF5 export -> reference engine (whole test split) and Lava "
+        "simulator (subset)")
+    deployed = deploy_run(plan.run_dir, lava_samples=lava_samples, show_progress=show_progress,
+                          log=log)
+    log(format_deployment(deployed))
+    log(f"run directory: {out} (export.h5, deployed.json, deployed_reconstructions.png, "
+        f"output_raster.png, reconstructions.png, loss.png, metrics.csv, results.json)")
+    return deployed
+
+
 def _agreement(net, a: list[np.ndarray], b: list[np.ndarray]) -> dict[str, float]:
     """Per layer name: fraction of equal (sample, neuron, step) entries."""
     return {layer.name: agreement(x, y) for layer, x, y in zip(net.layers, a, b, strict=True)}

@@ -350,3 +350,25 @@ def test_real_mnist_dvs_split():
     rate = split.spikes.float().mean().item()
     assert 0.01 < rate < 0.3
     assert bool((split.spikes.sum(dim=1) > 0).float().mean() > 0.9)  # events in most 10 ms bins
+
+
+def test_events_task_finds_its_mnist_references_under_data_dir(tmp_path):
+    """--data-dir names one folder for the events and for the MNIST class images."""
+    from spikecodec.train import config as config_io
+    from spikecodec.train.families.vdib.config import VDIBConfig
+    from spikecodec.train.families.vdib.training import load_task
+
+    fake_nmnist_list(tmp_path / "nmnist_small")
+    fake_nmnist_list(tmp_path / "nmnist_small", labels=(2, 9), split="test")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    labels = np.arange(20) % 10
+    np.savez(tmp_path / "mnist.npz", x_train=images, y_train=labels, x_test=images[:10],
+             y_test=labels[:10])
+    cfg = config_io.load(VDIBConfig, None, ["data.task=events", "data.dataset=nmnist",
+                                            f"data.data_dir={tmp_path}", "data.num_steps=10"])
+    task = load_task(cfg)
+    ref = task.references["train"]
+    for i, label in enumerate(task.labels["train"].tolist()):
+        np.testing.assert_allclose(ref[i].numpy(), images[label].reshape(-1) / 255.0,
+                                   rtol=1e-6)  # float32 images
