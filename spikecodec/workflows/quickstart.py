@@ -24,7 +24,6 @@ from spikecodec.workflows.evaluate import evaluate_export, slice_inputs, synapti
 from spikecodec.workflows.exporting import export_run, family_of
 from spikecodec.workflows.parity import agreement, float_layers, samples_equal
 
-
 # the main job: the Roy AE-SNN on scikit-learn's digits, small enough for seconds on a laptop
 QUICKSTART_SETTINGS = ("data.dataset=digits", "train.epochs=20", "model.hidden=32",
                        "train.batch_size=50")
