@@ -118,10 +118,10 @@ def main() -> None:
 def figure(results: dict, path: Path) -> None:
     """Fig. 2/4-like panels: one test sequence (inputs, readout, true and decoded positions),
     MSE and sparsity vs beta, MSE vs the windows."""
-    plt = plots._pyplot()
     out = results["beta"][DEFAULT_BETA]["_out"]
     task, ev = out["_task"], out["_float"]
-    fig, ax = plt.subplots(2, 3, figsize=(15, 7))
+    fig = plots.new_figure(figsize=(15, 7))
+    ax = fig.subplots(2, 3)
     ax[0, 0].imshow(task.inputs["test"][0].numpy(), aspect="auto", cmap="Greys",
                     interpolation="nearest")
     ax[0, 0].set(title="input spikes (20 neurons)", xlabel="step")
@@ -152,7 +152,7 @@ def figure(results: dict, path: Path) -> None:
     ax[1, 2].set(title="test MSE vs windows", xlabel="steps", ylabel="MSE")
     ax[1, 2].legend()
     fig.tight_layout()
-    plots._save(fig, path)
+    plots.save_figure(fig, path)
 
 
 if __name__ == "__main__":

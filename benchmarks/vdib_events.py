@@ -81,8 +81,8 @@ def figure(run, task, path: Path) -> None:
     codes = torch.cat([test["spikes"], train["spikes"]]).flatten(1).float().numpy()
     labels = torch.cat([task.labels["test"], task.labels["train"]]).numpy()
     emb = TSNE(n_components=2, init="pca", random_state=0, perplexity=30).fit_transform(codes)
-    plt = plots._pyplot()
-    fig, ax = plt.subplots(1, 2, figsize=(13, 5.5))
+    fig = plots.new_figure(figsize=(13, 5.5))
+    ax = fig.subplots(1, 2)
     grid = np.concatenate([np.concatenate([test["reference"][i].view(28, 28).numpy(),
                                            test["estimates"][i].view(28, 28).numpy()], 0)
                            for i in range(10)], 1)
@@ -93,7 +93,7 @@ def figure(run, task, path: Path) -> None:
     ax[1].legend(*sc.legend_elements(), title="digit", fontsize=7, loc="best")
     ax[1].set(title=f"t-SNE of readout spike codes ({len(labels)} samples)")
     fig.tight_layout()
-    plots._save(fig, path)
+    plots.save_figure(fig, path)
 
 
 if __name__ == "__main__":

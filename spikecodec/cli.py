@@ -43,8 +43,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                      resume=args.resume)
     run = train_run(family, plan, show_progress=not args.no_progress)
     print(family.format_results(run.results))
-    print(f"exported {run.export}: {run.net.in_features} inputs -> "
-          f"{' -> '.join(str(layer.out_features) for layer in run.net.layers)}")
+    if run.net is not None:
+        print(f"exported {run.export}: {run.net.in_features} inputs -> "
+              f"{' -> '.join(str(layer.out_features) for layer in run.net.layers)}")
     print(f"run directory: {plan.run_dir}")
     return 0
 

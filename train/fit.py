@@ -63,6 +63,10 @@ class Trainer(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output."""
 
+    # Optional: ``end_epoch(epoch) -> dict[str, float]``, called after each epoch's last batch
+    # (e.g. a validation score and model selection); its values are logged beside the batch
+    # metrics' means, and the checkpoint written after it holds the trainer's state.
+
 
 @dataclass(frozen=True)
 class FitPlan:
@@ -98,6 +102,7 @@ class FitResult:
 
     history: dict[str, list[float]]
     epoch_seconds: list[float]  # one per epoch (of this run and the ones it resumed)
+    epoch_metrics: list[dict[str, float]]  # what Trainer.end_epoch returned, one per epoch
     train_seconds: float
     resumed_at: tuple[int, int] | None  # (epoch, batch) of the checkpoint it resumed from
     static: dict[str, Any]  # the checkpoint's static part (the resumed one's, when resuming)
@@ -129,6 +134,8 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
     run_dir = Path(run_dir)
     history: dict[str, list[float]] = {}
     epoch_seconds: list[float] = []
+    epoch_metrics: list[dict[str, float]] = []
+    end_epoch = getattr(trainer, "end_epoch", None)
     epoch0 = batch0 = 0
     static = dict(plan.static)
     if start is not None:
@@ -138,6 +145,7 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
         epoch0, batch0 = int(start["epoch"]), int(start["batch"])
         history = {k: list(v) for k, v in start["history"].items()}
         epoch_seconds = list(start["epoch_seconds"])
+        epoch_metrics = [dict(m) for m in start.get("epoch_metrics", [])]
         static = {**start["static"], **static}
         log(f"resuming {run_dir} at epoch {epoch0 + 1}, batch {batch0}")
     for group, lr in zip(trainer.optimizer.param_groups, trainer.learning_rates(), strict=True):
@@ -151,7 +159,8 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
                      "optimizer": trainer.optimizer.state_dict(),
                      "trainer": trainer.state_dict(), "epoch": epoch, "batch": batch,
                      "history": history, "epoch_seconds": epoch_seconds,
-                     "partial_seconds": partial_seconds}, run_dir / CHECKPOINT)
+                     "epoch_metrics": epoch_metrics, "partial_seconds": partial_seconds},
+                    run_dir / CHECKPOINT)
 
     n_batches, bs = plan.num_batches, plan.batch_size
     with torch_threads(plan.threads):
@@ -180,13 +189,15 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
                     tic = time.perf_counter()
             seconds += time.perf_counter() - tic
             epoch_seconds.append(seconds)
+            epoch_metrics.append(dict(end_epoch(epoch)) if end_epoch is not None else {})
             checkpoint(epoch + 1, 0, 0.0)
-            means = _epoch_means(history, n_batches)
-            write_text(run_dir / METRICS, _metrics_csv(history, epoch_seconds, n_batches))
+            means = {**_epoch_means(history, n_batches), **epoch_metrics[-1]}
+            write_text(run_dir / METRICS,
+                       _metrics_csv(history, epoch_seconds, epoch_metrics, n_batches))
             if not show_progress:
                 log(f"{plan.desc} epoch {epoch + 1}/{plan.epochs}: {seconds:.1f} s"
                     + "".join(f", {k} {v:.4g}" for k, v in means.items()))
-    return FitResult(history, epoch_seconds, float(sum(epoch_seconds)),
+    return FitResult(history, epoch_seconds, epoch_metrics, float(sum(epoch_seconds)),
                      None if start is None else (epoch0, batch0), static)
 
 
@@ -202,13 +213,17 @@ def _epoch_means(history: dict[str, list[float]], per_epoch: int, epoch: int = -
 
 
 def _metrics_csv(history: dict[str, list[float]], epoch_seconds: list[float],
-                 per_epoch: int) -> str:
-    """``epoch, seconds, <metric means...>``, one row per finished epoch."""
+                 epoch_metrics: list[dict[str, float]], per_epoch: int) -> str:
+    """``epoch, seconds, <batch metric means...>, <end-of-epoch metrics...>``, one row per
+    finished epoch."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     keys = list(history)
-    writer.writerow(["epoch", "seconds", *keys])
+    extra = list(dict.fromkeys(k for m in epoch_metrics for k in m))
+    writer.writerow(["epoch", "seconds", *keys, *extra])
     for e, seconds in enumerate(epoch_seconds):
         means = _epoch_means(history, per_epoch, e)
-        writer.writerow([e + 1, f"{seconds:.3f}", *(f"{means[k]:.6g}" for k in keys)])
+        row = epoch_metrics[e] if e < len(epoch_metrics) else {}
+        writer.writerow([e + 1, f"{seconds:.3f}", *(f"{means[k]:.6g}" for k in keys),
+                         *(f"{row[k]:.6g}" if k in row else "" for k in extra)])
     return buf.getvalue()

@@ -15,7 +15,7 @@ import numpy as np
 from spikecodec.atomic import atomic_path
 
 
-def _figure(**kwargs):
+def new_figure(**kwargs):
     """A ``Figure`` on its own Agg canvas (``fig.subplots`` works as ``plt.subplots``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -25,7 +25,7 @@ def _figure(**kwargs):
     return fig
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def save_figure(fig, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
     return Path(path)
@@ -35,7 +35,7 @@ def reconstruction_grid(rows: Sequence[tuple[str, np.ndarray]], shape: tuple[int
                         path: str | os.PathLike, *, title: str = "") -> Path:
     """One row per ``(label, maps)``; ``maps`` is ``(n, H*W)``, each image scaled on its own."""
     n = min(len(maps) for _, maps in rows)
-    fig = _figure(figsize=(1.1 * n, 1.2 * len(rows) + 0.4))
+    fig = new_figure(figsize=(1.1 * n, 1.2 * len(rows) + 0.4))
     axes = fig.subplots(len(rows), n, squeeze=False)
     for r, (label, maps) in enumerate(rows):
         for c in range(n):
@@ -46,13 +46,13 @@ def reconstruction_grid(rows: Sequence[tuple[str, np.ndarray]], shape: tuple[int
         axes[r, 0].set_ylabel(label, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def training_curve(curves: dict[str, Sequence[float]], path: str | os.PathLike, *,
                    xlabel: str = "batch", ylabel: str = "loss") -> Path:
     """Line plot of named curves (e.g. the training loss per batch)."""
-    fig = _figure(figsize=(5, 3.2))
+    fig = new_figure(figsize=(5, 3.2))
     ax = fig.subplots()
     for name, ys in curves.items():
         ax.plot(np.arange(len(ys)), ys, label=name, lw=1)
@@ -61,13 +61,13 @@ def training_curve(curves: dict[str, Sequence[float]], path: str | os.PathLike, 
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def raster(panels: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike, *,
            title: str = "") -> Path:
     """Spike rasters, one panel per ``(label, spikes (neurons, time))``, sharing the time axis."""
-    fig = _figure(figsize=(6, 1.6 + 1.4 * len(panels)))
+    fig = new_figure(figsize=(6, 1.6 + 1.4 * len(panels)))
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)
     for ax, (label, spikes) in zip(axes[:, 0], panels, strict=True):
         neurons, steps = np.nonzero(np.asarray(spikes))
@@ -78,4 +78,4 @@ def raster(panels: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike, *,
     axes[-1, 0].set_xlabel("time step")
     if title:
         fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)

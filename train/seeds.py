@@ -16,6 +16,7 @@ sampling      0       the stochastic readout's spikes while training (a torch ge
 eval          1       evaluation of the float model: Roy's Poisson test inputs, VDIB's readout
 eval_inputs   2       VDIB's evaluation inputs, per batch (``batch_seed(stream, 0, first)``)
 feedback      3       VDIB's fixed random e-prop feedback matrices
+noise         4       Comsa et al.'s input noise, drawn once at load
 ============  ======  ==========================================================================
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 
 from spikecodec.errors import ConfigError
 
-STREAMS = {"init": 0, "sampling": 0, "eval": 1, "eval_inputs": 2, "feedback": 3}
+STREAMS = {"init": 0, "sampling": 0, "eval": 1, "eval_inputs": 2, "feedback": 3, "noise": 4}
 
 
 def stream_seed(seed: int, name: str) -> int:

@@ -34,8 +34,8 @@ class RunPlan(NamedTuple):
 
 class TrainedRun(NamedTuple):
     results: dict[str, Any]
-    net: FixedPointNetwork
-    export: Path
+    net: FixedPointNetwork | None  # None for a family that does not export yet
+    export: Path | None
 
 
 def default_run_dir(name: str) -> Path:
@@ -99,9 +99,9 @@ def run_folder(path: Path) -> Iterator[Path]:
 def train_run(family: Family, plan: RunPlan, *, show_progress: bool = True,
               log: Callable[[str], None] = print) -> TrainedRun:
     """Train ``plan`` (``train.threads`` torch threads for the call, restored after), then
-    export it to ``RUN_DIR/export.h5``."""
+    export it to ``RUN_DIR/export.h5`` (when the family is deployable)."""
     with run_folder(plan.run_dir), torch_threads(plan.cfg.train.threads):
         results = family.train(plan.cfg, plan.run_dir, start=plan.start,
                                show_progress=show_progress, log=log)
-        net, path = export_run(plan.run_dir)
+        net, path = export_run(plan.run_dir) if family.deployable else (None, None)
     return TrainedRun(results, net, path)

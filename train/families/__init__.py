@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from spikecodec.errors import ConfigError
 from spikecodec.train.families.base import ExportInputs, Family
+from spikecodec.train.families.comsa.family import ComsaFamily
 from spikecodec.train.families.roy.family import RoyFamily
 from spikecodec.train.families.vdib.family import VDIBFamily
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (RoyFamily(), VDIBFamily())}
+FAMILIES: dict[str, Family] = {f.name: f for f in (RoyFamily(), VDIBFamily(), ComsaFamily())}
 
 
 def get_family(name: object) -> Family:

@@ -56,6 +56,9 @@ class Family(ABC):
     config_type: ClassVar[type]  # the frozen config dataclass (loaded by train.config)
     # parity: engines whose every layer must equal the reference engine's, spike for spike
     exact_engines: ClassVar[tuple[str, ...]] = ("reference", "lava-sim")
+    # whether its runs export (False while a family's layer kinds are not built: train writes
+    # no export and the deployment hooks raise ExportError saying why)
+    deployable: ClassVar[bool] = True
     # overrides for a seconds-long run on the embedded data (at least 2 epochs of >= 3 batches):
     # what the family tests train, export, resume and score, for every registered family
     smoke_settings: ClassVar[tuple[str, ...]]

@@ -10,7 +10,9 @@ import pytest
 from spikecodec.cli import build_parser
 from spikecodec.deploy.backends import run
 from spikecodec.deploy.hdf5 import read_hdf5
+from spikecodec.errors import ExportError
 from spikecodec.train.families import FAMILIES, Family, get_family
+from spikecodec.workflows.exporting import export_run
 from spikecodec.workflows.parity import float_layers
 from spikecodec.workflows.training import start_run, train_run
 
@@ -49,14 +51,20 @@ def trained(request, tmp_path_factory):
     family = FAMILIES[request.param]
     plan = start_run(family, overrides=list(family.smoke_settings),
                      out=str(tmp_path_factory.mktemp(request.param) / "run"))
-    return family, train_run(family, plan, show_progress=False, log=lambda _: None)
+    return family, train_run(family, plan, show_progress=False, log=lambda _: None), plan.run_dir
 
 
 def test_train_export_rebuild_inputs_score(trained):
-    family, done = trained
+    family, done, run_dir = trained
+    assert family.format_results(done.results).strip()
+    assert (run_dir / "metrics.csv").is_file() and (run_dir / "results.json").is_file()
+    if not family.deployable:  # it trains and reports, writes no export and says why not
+        assert done.export is None and not (run_dir / "export.h5").exists()
+        with pytest.raises(ExportError, match="cannot be exported yet"):
+            export_run(run_dir)
+        return
     net = read_hdf5(done.export)
     assert net.metadata.model_kind == family.name and net.metadata.config_toml is not None
-    assert family.format_results(done.results).strip()
     cfg = family.export_config(net)
     inputs = family.inputs(net, samples=cfg.data.test_limit)
     assert len(inputs.spikes) == cfg.data.test_limit and inputs.description

@@ -1,0 +1,169 @@
+"""Configuration of the Comsa et al. 2021 family (frozen dataclasses; the comments say why).
+
+The defaults are the published tuned configuration for MNIST at noise 0, latency 1, 32 hidden
+neurons (``hyperparameters.csv`` beside this file, from the authors' repository), except the
+dataset (the embedded digits) and the number of epochs (the paper trains 100).
+:func:`published` returns the overrides of any of the 75 published conditions
+(``spikecodec train comsa --published NOISE,LATENCY,HIDDEN``).
+
+Units: time is in units of the input interval (inputs spike in [0, 1]); ``decay`` is K in the
+alpha kernel ``w (t - t_i) exp(-K (t - t_i))``, per unit time.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from spikecodec.errors import ConfigError
+from spikecodec.train.datasets import DATASETS
+
+MODEL_KIND = "comsa"
+NOISE_DRAWS = ("once", "epoch")
+DTYPES = ("float32", "float64")
+TABLE = Path(__file__).with_name("hyperparameters.csv")
+# table column -> config key
+_COLUMNS = {"n_pulses": "model.pulses", "batch_size": "train.batch_size",
+            "decay_rate": "model.decay", "fire_threshold": "model.threshold",
+            "learning_rate": "train.lr", "learning_rate_pulses": "train.lr_pulses",
+            "clip_derivative": "train.clip_derivative",
+            "penalty_no_spike": "train.penalty_no_spike",
+            "nonpulse_weight_mean_multiplier": "model.weight_mean",
+            "pulse_weight_mean_multiplier": "model.pulse_weight_mean"}
+
+
+def _positive(where: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ConfigError(f"{where} must be a finite number > 0, got {value!r}")
+
+
+def _non_negative(where: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{where} must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ComsaDataConfig:
+    dataset: str = "digits"  # digits (embedded), mnist, fashion-mnist
+    data_dir: str | None = None  # None: $SPIKECODEC_DATA or ~/.cache/spikecodec/data
+    download: bool = False
+    validation_fraction: float = 0.1  # held out of the training split (MNIST: 54k / 6k)
+    train_limit: int | None = None  # first N training images (before the validation cut)
+    test_limit: int | None = None
+    noise: float = 0.0  # eta of eq. 6: x' = clamp(x + eta r, 0, 1), r ~ N(1, 1) in time space
+    noise_draw: str = "once"  # once: drawn at load for every split (the C++ code); epoch: the
+    #                           training inputs are redrawn every epoch (validation/test fixed)
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"data.dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(f"data.validation_fraction must be in (0, 1), got "
+                              f"{self.validation_fraction!r}")
+        _non_negative("data.noise", self.noise)
+        if self.noise_draw not in NOISE_DRAWS:
+            raise ConfigError(f"data.noise_draw must be one of {NOISE_DRAWS}, got "
+                              f"{self.noise_draw!r}")
+        for name in ("train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 2:
+                raise ConfigError(f"data.{name} must be >= 2 or unset, got {value}")
+
+
+@dataclass(frozen=True)
+class ComsaModelConfig:
+    hidden: int = 32  # embedding size h
+    latency: float = 1.0  # target latency l: output pixel k should spike at l + t_k
+    pulses: int = 10  # synchronisation pulses per layer (learned times and weights)
+    decay: float = 0.172556  # K, the alpha kernel's rate per unit time
+    threshold: float = 0.834236  # theta
+    weight_mean: float = -7.038462  # initial mean of regular weights, in units of sigma
+    pulse_weight_mean: float = 4.213218  # initial mean of pulse weights, in units of sigma
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1:
+            raise ConfigError(f"model.hidden must be >= 1, got {self.hidden}")
+        if self.pulses < 0:
+            raise ConfigError(f"model.pulses must be >= 0, got {self.pulses}")
+        _non_negative("model.latency", self.latency)
+        _positive("model.decay", self.decay)
+        _positive("model.threshold", self.threshold)
+        for name in ("weight_mean", "pulse_weight_mean"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"model.{name} must be finite, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class ComsaTrainConfig:
+    epochs: int = 20
+    batch_size: int = 7
+    lr: float = 0.001676  # Adam, weights
+    lr_pulses: float = 0.001441  # Adam, pulse times (own learning rate and Adam state)
+    clip_derivative: float = 386.058227  # each dt_out/dw and dt_out/dt_in clipped to +-this
+    penalty_no_spike: float = 6.250341  # pushes up the weights of neurons that stay silent
+    seed: int = 0
+    eval_batch_size: int = 500
+    checkpoint_every: int | None = None  # batches between mid-epoch checkpoints
+    dtype: str = "float32"  # float64 is the C++ code's precision (about 2x slower here)
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "lr_pulses", "clip_derivative"):
+            _positive(f"train.{name}", getattr(self, name))
+        _non_negative("train.penalty_no_spike", self.penalty_no_spike)
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ConfigError(f"train.checkpoint_every must be >= 1 or unset, got "
+                              f"{self.checkpoint_every}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"train.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.threads < 0:
+            raise ConfigError(f"train.threads must be >= 0, got {self.threads}")
+        if self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise ConfigError(f"train.device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class ComsaAnnConfig:
+    enabled: bool = True  # the paper's ANN baseline (same sizes, optimiser and epochs)
+
+
+@dataclass(frozen=True)
+class ComsaConfig:
+    data: ComsaDataConfig = field(default_factory=ComsaDataConfig)
+    model: ComsaModelConfig = field(default_factory=ComsaModelConfig)
+    train: ComsaTrainConfig = field(default_factory=ComsaTrainConfig)
+    ann: ComsaAnnConfig = field(default_factory=ComsaAnnConfig)
+
+
+@cache
+def _table() -> dict[tuple[float, int, int], dict[str, str]]:
+    rows = [line for line in TABLE.read_text().splitlines() if not line.startswith("#")]
+    out = {}
+    for row in csv.DictReader(rows):
+        key = (float(row["noise_factor_ae"]), int(row["latency_ae"]), int(row["n_hidden"]))
+        out[key] = row
+    return out
+
+
+def published(noise: float, latency: int, hidden: int) -> list[str]:
+    """Config overrides (``key=value``) of the published tuned configuration for MNIST at
+    noise ``noise``, latency ``latency`` and ``hidden`` hidden neurons (75 conditions)."""
+    table = _table()
+    key = (float(noise), int(latency), int(hidden))
+    if key not in table:
+        noises = sorted({k[0] for k in table})
+        latencies = sorted({k[1] for k in table})
+        sizes = sorted({k[2] for k in table})
+        raise ConfigError(f"no published configuration for noise {noise}, latency {latency}, "
+                          f"hidden {hidden}; published: noise {noises}, latency {latencies}, "
+                          f"hidden {sizes}")
+    row = table[key]
+    return [f"data.noise={noise}", f"model.latency={float(latency)}",
+            f"model.hidden={int(hidden)}"] + [f"{cfg}={row[col]}" for col, cfg in
+                                                _COLUMNS.items()]
