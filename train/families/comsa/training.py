@@ -206,3 +206,28 @@ def _figures(run_dir: Path, data: data_mod.ComsaData, test: dict[str, Any], run,
                                     f"noise {results['noise']}: test MSE {m['mse']:.4f}")
     curves = {"training loss (per batch)": run.history["loss"]}
     plots.training_curve(curves, run_dir / "loss.png")
+
+
+def load_trained(run_dir: str | os.PathLike, *, best: bool = True
+                 ) -> tuple[ComsaConfig, ComsaAE]:
+    """The config and model of a finished run: the epoch validation chose (``best``) or the
+    last one."""
+    from spikecodec.train.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    cfg = config_io.load(ComsaConfig, run_dir / "config.toml")
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt", model_kind=MODEL_KIND)
+    model = build_model(cfg, int(ckpt["in_neurons"]))
+    state = ckpt["trainer"]["best"]["state"] if best else None
+    model.load_state_dict(state if state is not None else ckpt["model"])
+    return cfg, model
+
+
+def potential(t: torch.Tensor, t_in: torch.Tensor, weight: torch.Tensor, decay: float
+              ) -> torch.Tensor:
+    """Membrane potential ``V(t) = sum_i w_i (t - t_i) exp(-K (t - t_i))`` over the inputs
+    with ``t_i <= t``: ``t (T,)``, ``t_in (n,)``, ``weight (n,)`` -> ``(T,)`` (figures)."""
+    dt = t[:, None] - t_in[None, :]
+    causal = torch.isfinite(t_in)[None, :] & (dt >= 0)
+    dt = torch.where(causal, dt, torch.zeros_like(dt))
+    return (weight[None, :] * dt * torch.exp(-decay * dt) * causal).sum(1)

@@ -109,11 +109,12 @@ def short_run(tmp_path_factory):
 
     cfg = config_io.load(ComsaConfig, None, ["data.train_limit=800", "data.test_limit=100",
                                              "train.epochs=4"])
-    return train_comsa(cfg, tmp_path_factory.mktemp("comsa"), show_progress=False,
-                       log=lambda _: None)
+    run_dir = tmp_path_factory.mktemp("comsa")
+    return train_comsa(cfg, run_dir, show_progress=False, log=lambda _: None), run_dir
 
 
 def test_training_learns_and_keeps_the_best_validation_epoch(short_run):
+    short_run, _ = short_run
     m = short_run["metrics"]
     first, *_ = m["per_epoch"]
     best = min(e["val_mse"] for e in m["per_epoch"])
@@ -124,3 +125,30 @@ def test_training_learns_and_keeps_the_best_validation_epoch(short_run):
     assert m["test"]["mse"] < 0.5 * all_silent and m["test"]["silent_outputs"] < 0.5
     assert m["ann_plain"]["mse"] > 0 and m["ann_inverted"]["mse"] > 0
     assert short_run["_model"].encoder.pulse_times.min() >= 0  # clamped after every step
+
+
+def test_potential_reaches_the_threshold_at_the_spike_time():
+    from spikecodec.train.families.comsa.spiketime import spike_times
+    from spikecodec.train.families.comsa.training import potential
+
+    gen = torch.Generator().manual_seed(3)
+    t_in = torch.rand(1, 12, generator=gen, dtype=torch.float64)
+    t_in[0, 5] = math.inf  # a silent input contributes nothing
+    w = torch.rand(4, 12, generator=gen, dtype=torch.float64) * 2.0
+    t_out = spike_times(t_in, w, decay=1.0, threshold=1.0)[0]
+    assert torch.isfinite(t_out).all()
+    for k in range(4):
+        v = potential(t_out[k:k + 1], t_in[0], w[k], 1.0)
+        assert v.item() == pytest.approx(1.0, abs=1e-9)
+        before = potential(t_out[k:k + 1] - 1e-3, t_in[0], w[k], 1.0)
+        assert before.item() < 1.0  # the first crossing, from below
+
+
+def test_load_trained_returns_the_model_validation_chose(short_run):
+    from spikecodec.train.families.comsa.training import load_trained
+
+    results, run_dir = short_run
+    cfg, model = load_trained(run_dir)
+    assert cfg.model.hidden == 32
+    for key, value in results["_model"].state_dict().items():  # the run's final, best model
+        assert torch.equal(model.state_dict()[key], value), key
