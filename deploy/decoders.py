@@ -43,6 +43,7 @@ ARCHS = ("linear", "mlp", "conv1d")
 INPUTS = ("window", "rate")
 AT = ("last", "every")
 OUTPUTS = ("sigmoid", "softmax", "identity")
+MAX_SIZE = 1 << 24  # any size in a decoder config (neurons, hidden, out_shape entries)
 
 
 def check_decoder(cfg: dict[str, Any], *, num_steps: int | None = None) -> dict[str, Any]:
@@ -68,13 +69,53 @@ def check_decoder(cfg: dict[str, Any], *, num_steps: int | None = None) -> dict[
     sizes = [("neurons", cfg.get("neurons"))]
     if cfg["arch"] == "conv1d":
         sizes.append(("channels", cfg.get("channels")))
-    sizes += [("hidden", h) for h in (cfg.get("hidden", []) if cfg["arch"] != "linear" else [])]
+    hidden = cfg.get("hidden", []) if cfg["arch"] != "linear" else []
+    if not isinstance(hidden, (list, tuple)):
+        raise ConfigError(f"decoder.hidden must be a list of sizes, got {hidden!r:.60}")
+    sizes += [("hidden", h) for h in hidden]
     for key, value in sizes:
-        check_int("", f"decoder.{key}", value, 1)
+        check_int("", f"decoder.{key}", value, 1, MAX_SIZE)
     shape = cfg.get("out_shape")
-    if not isinstance(shape, (list, tuple)) or not shape or any(int(s) < 1 for s in shape):
+    if not isinstance(shape, (list, tuple)) or not shape:
         raise ConfigError(f"decoder.out_shape must be a non-empty list of sizes, got {shape!r}")
+    for s in shape:
+        check_int("", "decoder.out_shape[]", s, 1, MAX_SIZE)
     return cfg
+
+
+def check_decoder_arrays(decoder: dict[str, Any], *, num_steps: int | None = None,
+                         neurons: int | None = None) -> dict[str, torch.Tensor]:
+    """Validate an ANN decoder's config (:class:`ConfigError` naming the key) and arrays
+    (present, numeric, finite, of the shapes the config needs; ``neurons``: the network's output
+    size it must read; :class:`ExportError` naming the array); return the arrays as float32
+    tensors by name."""
+    cfg = check_decoder(decoder, num_steps=num_steps)
+    if neurons is not None and int(cfg["neurons"]) != neurons:
+        raise ExportError(f"the export's decoder reads {cfg['neurons']} neurons, the network "
+                          f"has {neurons} outputs")
+    sizes = head_sizes(cfg)
+    expected = {f"w{i}": (b, a) for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:],
+                                                               strict=True))}
+    expected.update({f"b{i}": (b,) for i, b in enumerate(sizes[1:])})
+    if cfg["arch"] == "conv1d":
+        c, n, k = int(cfg["channels"]), int(cfg["neurons"]), int(cfg["kernel"])
+        expected.update(conv_w=(c, n, k), conv_b=(c,))
+    missing = [k for k in expected if k not in decoder]
+    if missing:
+        raise ExportError(f"the export's decoder lacks its weights {missing}: re-export it")
+    params = {}
+    for key, shape in expected.items():
+        value = np.asarray(decoder[key])
+        if value.dtype.kind not in "iuf":
+            raise ExportError(f"the export's decoder array {key!r} has dtype {value.dtype}, "
+                              f"expected floats")
+        if value.shape != shape:
+            raise ExportError(f"the export's decoder array {key!r} has shape {value.shape}, "
+                              f"its config needs {shape}")
+        if not np.isfinite(value).all():
+            raise ExportError(f"the export's decoder array {key!r} holds non-finite values")
+        params[key] = torch.as_tensor(value.astype(np.float32))
+    return params
 
 
 def feature_size(cfg: dict[str, Any]) -> int:
@@ -146,25 +187,8 @@ def decode(decoder: dict[str, Any], spikes: Any, *, num_steps: int | None = None
         raise ExportError(f"this export has no ANN decoder (decoder kind {kind!r}); it was "
                           "exported without one, so only its raw spikes can be read -- "
                           "re-export the VDIB run to include the decoder")
-    cfg = check_decoder(decoder, num_steps=num_steps)
-    sizes = head_sizes(cfg)
-    names = [f"w{i}" for i in range(len(sizes) - 1)] + [f"b{i}" for i in range(len(sizes) - 1)]
-    if cfg["arch"] == "conv1d":
-        names += ["conv_w", "conv_b"]
-    missing = [k for k in names if k not in decoder]
-    if missing:
-        raise ExportError(f"the export's decoder lacks its weights {missing}: re-export it")
-    params = {k: torch.as_tensor(np.asarray(decoder[k], dtype=np.float32)) for k in names}
-    expected = {f"w{i}": (b, a) for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:],
-                                                               strict=True))}
-    expected.update({f"b{i}": (b,) for i, b in enumerate(sizes[1:])})
-    if cfg["arch"] == "conv1d":
-        c, n, k = int(cfg["channels"]), int(cfg["neurons"]), int(cfg["kernel"])
-        expected.update(conv_w=(c, n, k), conv_b=(c,))
-    for key, shape in expected.items():
-        if tuple(params[key].shape) != shape:
-            raise ExportError(f"the export's decoder array {key!r} has shape "
-                              f"{tuple(params[key].shape)}, its config needs {shape}")
+    params = check_decoder_arrays(decoder, num_steps=num_steps)
+    cfg = decoder
     x = torch.as_tensor(np.asarray(spikes), dtype=torch.float32)
     if x.ndim != 3 or x.shape[1] != int(cfg["neurons"]):
         raise InputError(f"readout spikes must be (batch, {cfg['neurons']}, time), got "

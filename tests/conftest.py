@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,34 @@ def run_both(net, spikes: np.ndarray, **lava_options):
     reference = run(net, spikes, backend="reference", probe=True)
     lava = run(net, spikes, backend="lava-sim", probe=True, **lava_options)
     return reference, lava
+
+
+# --------------------------------------------------------------------------- editing exports
+
+@contextmanager
+def edit_export(path, *, reseal: bool = True):
+    """Open an export for editing (h5py ``r+``) and, with ``reseal``, refill its checksum block
+    afterwards: a file as a buggy writer would make it, so the parser (not the checksum) is
+    what the test exercises."""
+    import h5py
+
+    from spikecodec.deploy.integrity import seal
+
+    with h5py.File(path, "r+") as f:
+        yield f
+    if reseal:
+        seal(path)
+
+
+def unsealed_copy(src, dst, *, drop=()):
+    """``src``'s groups copied into a new plain HDF5 file ``dst`` (no user block, as lava-dl
+    writes), leaving out the top-level names in ``drop``."""
+    import h5py
+
+    with h5py.File(src, "r") as a, h5py.File(dst, "w") as b:
+        for key in a:
+            if key not in drop:
+                a.copy(a[key], b, key)
+        for key, value in a.attrs.items():
+            b.attrs[key] = value
+    return dst

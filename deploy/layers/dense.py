@@ -29,6 +29,7 @@ from spikecodec.lava_procs.spec import (
     BIAS_MIN,
     DECAY_BITS,
     DECAY_MAX,
+    DECAY_MIN,
     REF_DELAY_MAX,
     REF_DELAY_MIN,
     STATE_BITS,
@@ -52,14 +53,14 @@ NEURON_FIELDS = {"iDecay": "i_decay", "vDecay": "v_decay", "vThMant": "v_th_mant
 class CubaNeuron:
     """Loihi CUBA-LIF parameters exactly as NetX stores them (``neuron/`` in HDF5)."""
 
-    i_decay: int  # current decay, 1..4096 (4096: current forgets each step); Lava du = i_decay-1
+    i_decay: int  # current decay, 0..4096 (4096: forgets each step, 0: never); NetX du = i_decay-1
     v_decay: int  # voltage decay, 0..4096
     v_th_mant: int  # threshold mantissa, spike when v > v_th_mant << 6
     ref_delay: int = 1  # refractory steps (NetX's CUBA ignores it; stored for the record)
 
     def validate(self, layer: str) -> None:
-        check_int(layer, "neuron.i_decay", self.i_decay, 1, DECAY_MAX)
-        check_int(layer, "neuron.v_decay", self.v_decay, 0, DECAY_MAX)
+        check_int(layer, "neuron.i_decay", self.i_decay, DECAY_MIN, DECAY_MAX)
+        check_int(layer, "neuron.v_decay", self.v_decay, DECAY_MIN, DECAY_MAX)
         check_int(layer, "neuron.v_th_mant", self.v_th_mant, V_TH_MANT_MIN, V_TH_MANT_MAX)
         check_int(layer, "neuron.ref_delay", self.ref_delay, REF_DELAY_MIN, REF_DELAY_MAX)
 
@@ -123,19 +124,36 @@ class DenseLayer:
 
     @classmethod
     def read_hdf5(cls, group, name: str) -> DenseLayer:
+        """Read SLAYER's layout; ``shape``, ``inFeatures`` and ``outFeatures`` (what NetX sizes
+        the layer by) must agree with ``weight``, or NetX and we would build other layers."""
         import h5py
 
-        from spikecodec.deploy.hdf5 import read_dataset, read_text
+        from spikecodec.deploy.h5read import read_dataset, read_scalar_int, read_text
 
         where = f"layer '{name}' ({group.name})"
         weight = read_dataset(group, "weight", where)
         if weight.ndim == 1:  # SLAYER squeezes a single output neuron
             weight = weight.reshape(1, -1)
+        if weight.ndim != 2:
+            raise ExportError(f"{where}: dataset 'weight' must be 2-D (out, in), got shape "
+                              f"{weight.shape}")
+        out_n, in_n = weight.shape
+        declared = {"outFeatures": out_n, "inFeatures": in_n}
+        for key, expected in declared.items():
+            if key in group and read_scalar_int(group, key, where) != expected:
+                raise ExportError(f"{where}: dataset '{key}' says "
+                                  f"{read_scalar_int(group, key, where)}, the weight "
+                                  f"{weight.shape} says {expected}")
+        if "shape" in group:
+            shape = read_dataset(group, "shape", where)
+            if shape.reshape(-1).tolist() != [out_n]:
+                raise ExportError(f"{where}: dataset 'shape' is {shape.reshape(-1).tolist()}, "
+                                  f"the weight {weight.shape} has {out_n} outputs")
         bias = read_dataset(group, "bias", where) if "bias" in group else None
         neuron_group = group.get("neuron")
         if not isinstance(neuron_group, h5py.Group):
             raise ExportError(f"{where}: missing group 'neuron'")
-        kind = read_text(read_dataset(neuron_group, "type", where + "/neuron"))
+        kind = read_text(neuron_group, "type", where + "/neuron")
         if kind not in ("CUBA", "LOIHI"):
             raise ExportError(f"{where}: neuron type {kind!r} is not supported (only CUBA)")
         values = {}
@@ -143,10 +161,7 @@ class DenseLayer:
             if key == "refDelay" and key not in neuron_group:
                 values[attr] = 1
                 continue
-            raw = read_dataset(neuron_group, key, where + "/neuron")
-            if raw.size != 1 or not np.isfinite(raw).all() or raw.item() != int(raw.item()):
-                raise ExportError(f"{where}: neuron/{key} must be one integer, got {raw!r}")
-            values[attr] = int(raw.item())
+            values[attr] = read_scalar_int(neuron_group, key, where + "/neuron")
         return cls(name=name, weight=weight, neuron=CubaNeuron(**values), bias=bias)
 
     # ------------------------------------------------------------------ reference engine

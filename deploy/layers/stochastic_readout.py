@@ -153,16 +153,18 @@ class StochasticReadoutLayer:
 
     @classmethod
     def read_hdf5(cls, group, name: str) -> StochasticReadoutLayer:
-        from spikecodec.deploy.hdf5 import read_dataset
+        from spikecodec.deploy.h5read import attr_int, read_dataset
 
         where = f"layer '{name}' ({group.name})"
         values: dict[str, Any] = {key: read_dataset(group, key, where) for key in ARRAYS}
-        for key in ("i_decay", "v_decay"):
-            values[key] = tuple(int(d) for d in values[key].reshape(-1))
+        for key in ("i_decay", "v_decay"):  # raw numpy values: validate() refuses 2048.7
+            if values[key].ndim != 1:
+                raise ExportError(f"{where}: dataset '{key}' must be 1-D (one decay per basis), "
+                                  f"got shape {values[key].shape}")
+            values[key] = tuple(values[key].tolist() if values[key].dtype.kind in "iu"
+                                else values[key])
         for key in ATTRS:
-            if key not in group.attrs:
-                raise ExportError(f"{where}: missing attribute '{key}'")
-            values[key] = int(group.attrs[key])
+            values[key] = attr_int(group, key, where)
         return cls(name=name, **values)
 
     # ------------------------------------------------------------------ reference engine

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import re
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -19,6 +18,8 @@ from spikecodec.train.families.roy.training import train_roy_ae
 from spikecodec.workflows.evaluate import evaluate_export
 from spikecodec.workflows.exporting import export_run
 from spikecodec.workflows.parity import float_layers
+
+from conftest import edit_export
 
 TINY = ["data.dataset=digits", "model.hidden=32", "train.epochs=6", "train.batch_size=50",
         "data.test_limit=60", "ann.enabled=false"]
@@ -94,14 +95,15 @@ def test_cli_export_eval_run_and_loihi2_check(run_dir, tmp_path, capsys):
     ("missing", "no export at"),
     ("garbage", "not a readable HDF5 file"),
     ("weights", "encoder: weight must lie in"),
+    ("edited", "is damaged: sha256 of its content"),
 ])
 def test_cli_refuses_bad_exports(exported, tmp_path, capsys, damage, message):
     path = tmp_path / "bad.h5"
     if damage == "garbage":
         path.write_bytes(b"\x00" * 64)
-    elif damage == "weights":
+    elif damage in ("weights", "edited"):  # "weights": resealed, as a buggy writer would
         path.write_bytes(exported[1].read_bytes())
-        with h5py.File(path, "r+") as f:
+        with edit_export(path, reseal=damage == "weights") as f:
             f["layer/0/weight"][0, 0] = 1000
     assert main(["eval", str(path), "--no-progress"]) == 2
     err = capsys.readouterr().err
