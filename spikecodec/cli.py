@@ -14,7 +14,8 @@ and figures into its run directory and exports it (``export.h5``). ``run``, ``ev
 folder, unless ``--dataset`` / ``--data-dir`` say otherwise).
 
 Exit status: 0 done; 1 ``check`` found a difference or a misfit; 2 bad input (one line saying
-what and where); 3 the backend cannot run on this machine; 130 interrupted.
+what and where); 3 the backend cannot run on this machine; 130 interrupted; 143 / 129 SIGTERM /
+SIGHUP during a Lava run (stopped cleanly).
 """
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ import argparse
 import sys
 
 from spikecodec import __version__
-from spikecodec.atomic import atomic_path, write_json
-from spikecodec.errors import BackendUnavailableError, SpikecodecError
+from spikecodec.atomic import atomic_path, check_target, write_json
+from spikecodec.errors import BackendUnavailableError, SpikecodecError, Terminated
 
 EXIT_MISMATCH, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -61,6 +62,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from spikecodec.workflows.exporting import export_run
 
+    if args.out:
+        check_target(args.out)  # before the work, not after it
     net, path = export_run(args.run_dir, args.out)
     print(net.summary())
     print(f"wrote {path}")
@@ -82,6 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from spikecodec.deploy.hdf5 import read_hdf5
     from spikecodec.workflows.evaluate import run_export
 
+    if args.out:
+        check_target(args.out)
     net = read_hdf5(args.export)
     family, inputs = _inputs(net, args)
     arrays, report = run_export(net, family, inputs, backend=args.backend,
@@ -100,6 +105,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from spikecodec.workflows.exporting import family_of
     from spikecodec.workflows.reports import format_evaluation
 
+    if args.out:
+        check_target(args.out)
     net = read_hdf5(args.export)
     metrics = evaluate_export(net, backend=args.backend, samples=args.samples,
                               split=args.split, dataset=args.dataset, data_dir=args.data_dir,
@@ -229,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_process()
     try:
         return args.func(args)
+    except Terminated as err:  # SIGTERM / SIGHUP during a Lava run, stopped cleanly
+        print(f"spikecodec: {err}", file=sys.stderr)
+        return 128 + err.signum
     except BackendUnavailableError as err:
         print(f"spikecodec: backend unavailable: {err}", file=sys.stderr)
         return EXIT_UNAVAILABLE

@@ -44,3 +44,14 @@ class TrainingError(SpikecodecError, RuntimeError):
 
 class BackendUnavailableError(SpikecodecError, RuntimeError):
     """A backend cannot run here (e.g. Loihi 2 without lava-loihi); the message says what to get."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived during a Lava run; raised in the main thread once the run was
+    stopped cleanly (as Ctrl-C is), so callers that handle ``KeyboardInterrupt`` handle it."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        super().__init__(f"terminated by {signal.Signals(signum).name}")

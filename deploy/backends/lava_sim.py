@@ -40,9 +40,14 @@ Output (layer ``i``) for sample ``k``, step ``t`` arrives at 0-based Lava
 step ``k * P + t + i + 1``; the last sample needs ``latency`` steps to drain, so a run of ``n``
 samples takes ``(n - 1) * P + T + latency`` steps.
 
-The runtime is always stopped (also on errors and ``KeyboardInterrupt``) and the temporary
-files are removed. Lava's processes are forked with SIGINT ignored: Ctrl-C reaches the whole
-process group, and a child killed by it would leave ``stop()`` waiting forever. (A process model
+The runtime is always stopped (also on errors, ``KeyboardInterrupt``, SIGTERM and SIGHUP) and
+the temporary files are removed. Lava's processes are forked with SIGINT ignored: Ctrl-C reaches
+the whole process group, and a child killed by it would leave ``stop()`` waiting forever.
+SIGTERM and SIGHUP (whose default kills the main process at once, leaving Lava's children and
+their /dev/shm segments behind) are caught for the run by :func:`_terminate_cleanly`: a signal
+raises :class:`~spikecodec.errors.Terminated` (a ``KeyboardInterrupt``) in the main thread, so
+the run ends exactly as on Ctrl-C; one that arrives while the runtime starts or stops is held
+until it has, and the previous handlers are restored afterwards. (A process model
 that raises also hangs Lava 0.10's runtime, so everything the models read is validated here
 first.) Lava is imported only inside the functions.
 
@@ -66,7 +71,7 @@ import numpy as np
 from spikecodec.deploy.backends.base import RunResult, check_input
 from spikecodec.deploy.hdf5 import write_hdf5
 from spikecodec.deploy.ir import FixedPointNetwork
-from spikecodec.errors import BackendUnavailableError, ConfigError
+from spikecodec.errors import BackendUnavailableError, ConfigError, Terminated
 from spikecodec.lava_procs.spec import STREAM_MAX
 from spikecodec.validate import check_int
 
@@ -256,12 +261,16 @@ def _lava_graph(net: FixedPointNetwork, h5: Path | None, stream_path: Path, *, p
         sink = SpikeSink(path=path, offset=i + 1, period=period)
         from_chip(outs[i]).connect(sink.a_in)
         paths.append(path)
-    try:
-        with _children_ignore_sigint():  # Ctrl-C reaches only us, and we stop the runtime
-            root.create_runtime(run_cfg=cfg)  # compiles and forks Lava's processes
-        yield root, paths, cfg
-    finally:
-        root.stop()  # no-op when the runtime never started
+    with _terminate_cleanly() as guard:
+        try:
+            with _children_ignore_sigint():  # Ctrl-C reaches only us, and we stop the runtime
+                root.create_runtime(run_cfg=cfg)  # compiles and forks Lava's processes
+            guard.arm()  # raises Terminated now if a signal came while Lava started
+            yield root, paths, cfg
+        finally:
+            guard.disarm()  # a signal during stop() waits until the runtime is down
+            root.stop()  # no-op when the runtime never started
+        guard.raise_pending()
 
 
 @dataclass(frozen=True)
@@ -309,6 +318,53 @@ def _children_ignore_sigint():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class _SignalGuard:
+    """The handler of SIGTERM / SIGHUP during a run: records the signal, and raises
+    :class:`Terminated` when armed. Lava's children are forked with it installed and never
+    armed, so a signal sent to the whole group leaves them running until ``stop()``."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.armed = self.raised = False
+
+    def __call__(self, signum, frame) -> None:
+        self.signum = self.signum or signum
+        if self.armed:
+            self.armed, self.raised = False, True
+            raise Terminated(signum)
+
+    def arm(self) -> None:
+        self.armed = True
+        if self.signum is not None:
+            self.armed, self.raised = False, True
+            raise Terminated(self.signum)
+
+    def disarm(self) -> None:
+        self.armed = False
+
+    def raise_pending(self) -> None:
+        if self.signum is not None and not self.raised:
+            self.raised = True
+            raise Terminated(self.signum)
+
+
+@contextmanager
+def _terminate_cleanly():
+    """Install a :class:`_SignalGuard` for SIGTERM and SIGHUP for the block and restore the
+    previous handlers after it. Only the main thread may set handlers; elsewhere the guard is
+    inert (never sees a signal)."""
+    guard = _SignalGuard()
+    if threading.current_thread() is not threading.main_thread():
+        yield guard
+        return
+    previous = {sig: signal.signal(sig, guard) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield guard
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _ports_and_config(target: str):

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from spikecodec.atomic import check_folder
 from spikecodec.deploy.ir import FixedPointNetwork
 from spikecodec.errors import ConfigError
 from spikecodec.runtime import torch_threads
@@ -63,7 +64,8 @@ def start_run(family: Family, *, config: str | None = None, overrides: list[str]
     if resume is None:
         cfg = family.load_config(config, list(overrides))
         family.check_config(cfg)
-        return RunPlan(cfg, Path(out) if out else default_run_dir(family.run_name(cfg)), None)
+        run_dir = check_folder(out) if out else default_run_dir(family.run_name(cfg))
+        return RunPlan(cfg, run_dir, None)
     run_dir = Path(resume)
     if config is not None:
         raise ConfigError("--resume continues a run with its own config.toml; --config cannot "

@@ -1,9 +1,14 @@
 """The spikecodec command: help lists the commands; bad input exits 2 with a clear message."""
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 
 from spikecodec.cli import build_parser, main
+
+from conftest import REPO
 
 
 def test_help_lists_every_command(capsys):
@@ -98,3 +103,28 @@ def test_train_vdib_task_is_a_choice(capsys):
         main(["train", "vdib", "--task", "video"])
     assert exc.value.code == 2
     assert "invalid choice: 'video'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "eval"])
+@pytest.mark.parametrize("out,message", [
+    ("/dev/full", "is a device node"), ("/proc/self/x.json", "kernel file system"),
+    ("{tmp}", "names a folder|is a directory"), ("{tmp}/missing/out", "does not exist")])
+def test_odd_out_paths_exit_2_before_running(command, out, message, tmp_path, capsys):
+    export = REPO / "netx_exports" / "roy_ae_digits" / "export.h5"
+    out = out.format(tmp=tmp_path)
+    before = os.stat("/dev/full").st_rdev
+    assert main([command, str(export), "--samples", "2", "--out", out, "--no-progress"]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert os.stat("/dev/full").st_rdev == before and os.path.exists("/dev/full")
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["export", "{tmp}", "--out", "/dev/null"], "is a device node"),
+    (["quickstart", "--out", "/dev/null"], "exists and is not a folder"),
+    (["train", "roy-ae", "--out", "/proc/self/run"], "kernel file system")])
+def test_export_quickstart_and_train_refuse_odd_outputs(argv, message, tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path) for a in argv] + (["--no-progress"] if "export" not in argv
+                                                     else [])
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")

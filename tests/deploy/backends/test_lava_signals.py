@@ -1,0 +1,125 @@
+"""SIGTERM and SIGHUP end a Lava run as cleanly as Ctrl-C: the runtime is stopped, no Lava
+process and no /dev/shm segment outlives it, and the previous handlers are back afterwards."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from spikecodec.errors import Terminated
+
+from conftest import REPO
+
+pytestmark = pytest.mark.lava
+
+# A run far longer than the test waits: it must end because of the signal.
+SCRIPT = """
+import sys
+import numpy as np
+from spikecodec.deploy.backends import run
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import CubaNeuron, DenseLayer
+from spikecodec.errors import Terminated
+
+rng = np.random.default_rng(0)
+net = FixedPointNetwork([DenseLayer("a", 2 * rng.integers(-9, 10, (8, 6)), CubaNeuron(4096, 0, 9)),
+                         DenseLayer("b", 2 * rng.integers(-9, 10, (5, 8)), CubaNeuron(4096, 0, 9))],
+                        InputSpec("spikes", 20, (6,)))
+spikes = (rng.random((50000, 6, 20)) < 0.3).astype(np.uint8)
+print("ready", flush=True)
+try:
+    run(net, spikes, backend="lava-sim")
+except Terminated as err:
+    print("stopped:", err, flush=True)
+    sys.exit(128 + err.signum)
+print("finished?!", flush=True)
+"""
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_during_a_lava_run_stops_it_cleanly(signum):
+    shm_before = set(os.listdir("/dev/shm"))
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 180
+        while len(descendants(proc.pid)) < 4 and time.monotonic() < deadline:  # Lava's workers
+            time.sleep(0.2)
+        lava = descendants(proc.pid)
+        assert len(lava) >= 4, "Lava did not start its processes"
+        time.sleep(1.0)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signum, (out, err[-2000:])
+    assert f"stopped: terminated by {signal.Signals(signum).name}" in out
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in lava) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in lava if alive(pid)], "Lava processes outlived the run"
+    left = {name for name in set(os.listdir("/dev/shm")) - shm_before
+            if not name.startswith("torch_")}
+    assert not left, f"/dev/shm segments left behind: {sorted(left)[:5]}"
+
+
+def test_the_previous_handlers_are_restored_after_a_run(no_leftover_children):
+    import numpy as np
+
+    from spikecodec.deploy.backends import run
+
+    from conftest import random_network, random_spikes
+
+    def mine(signum, frame):
+        raise AssertionError("not during the run")
+
+    previous = {sig: signal.signal(sig, mine) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        net = random_network(["dense"], seed=1)
+        result = run(net, random_spikes(2, 20, 12), backend="lava-sim")
+        assert result.spikes.shape == (2, net.out_features, 12)
+        assert all(signal.getsignal(sig) is mine for sig in previous)
+        assert np.asarray(result.spikes).dtype == np.uint8
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def test_terminated_is_a_keyboard_interrupt_not_an_exception():
+    err = Terminated(signal.SIGTERM)
+    assert isinstance(err, KeyboardInterrupt) and not isinstance(err, Exception)
+    assert str(err) == "terminated by SIGTERM" and err.signum == signal.SIGTERM
