@@ -107,7 +107,11 @@ class ComsaTrainConfig:
     eval_batch_size: int = 500
     checkpoint_every: int | None = None  # batches between mid-epoch checkpoints
     dtype: str = "float32"  # float64 is the C++ code's precision (about 2x slower here)
-    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    # torch CPU threads. 1, measured: a quiet 2-core machine trains an MNIST epoch in 26.5 s
+    # with 1 thread, 24.4 s with 2 (benchmarks/comsa_training_speed.py), but 2 threads collapse
+    # when another process holds a core (an epoch took 207 s instead of ~20 s here); 0 keeps
+    # torch's default
+    threads: int = 1
     device: str = "cpu"
 
     def __post_init__(self) -> None:
