@@ -108,6 +108,23 @@ class FitResult:
     static: dict[str, Any]  # the checkpoint's static part (the resumed one's, when resuming)
 
 
+def check_loop_settings(train: Any) -> None:
+    """The settings every family's ``train`` table shares with this loop: ``epochs``,
+    ``batch_size``, ``eval_batch_size`` (>= 1), ``checkpoint_every`` (>= 1, or None where the
+    family allows it), ``threads`` (>= 0) and ``device`` (cpu or cuda[:N]). One check, so the
+    families' configs cannot drift apart; each family calls it from its ``__post_init__``."""
+    for name in ("epochs", "batch_size", "eval_batch_size"):
+        if getattr(train, name) < 1:
+            raise ConfigError(f"train.{name} must be >= 1, got {getattr(train, name)}")
+    if train.checkpoint_every is not None and train.checkpoint_every < 1:
+        raise ConfigError(f"train.checkpoint_every must be >= 1 (or unset where allowed), got "
+                          f"{train.checkpoint_every}")
+    if train.threads < 0:
+        raise ConfigError(f"train.threads must be >= 0, got {train.threads}")
+    if train.device.split(":")[0] not in ("cpu", "cuda"):
+        raise ConfigError(f"train.device must be 'cpu' or 'cuda[:N]', got {train.device!r}")
+
+
 def training_device(name: str) -> torch.device:
     """``torch.device(name)``; a CUDA name without a visible GPU raises ``ConfigError``."""
     if name.startswith("cuda") and not torch.cuda.is_available():

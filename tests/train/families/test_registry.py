@@ -78,3 +78,17 @@ def test_train_export_rebuild_inputs_score(trained):
     measured = dict(family.training_metrics(net))
     row = measured.get("quantized", measured.get("float"))
     assert scores["mse"] == pytest.approx(row["mse"], rel=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("setting, message", [
+    ("train.epochs=0", "train.epochs must be >= 1"),
+    ("train.threads=-1", "train.threads must be >= 0"),
+    ("train.device=tpu", "train.device must be 'cpu' or 'cuda[:N]'"),
+    ("train.checkpoint_every=0", "train.checkpoint_every must be >= 1"),
+])
+def test_every_family_checks_the_loop_settings_the_same_way(name, setting, message):
+    from spikecodec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        FAMILIES[name].load_config(None, [setting])

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from spikecodec.errors import ConfigError
 from spikecodec.train.datasets import DATASETS
+from spikecodec.train.fit import check_loop_settings
 
 MODEL_KIND = "comsa"
 NOISE_DRAWS = ("once", "epoch")
@@ -115,21 +116,12 @@ class ComsaTrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        check_loop_settings(self)
         for name in ("lr", "lr_pulses", "clip_derivative"):
             _positive(f"train.{name}", getattr(self, name))
         _non_negative("train.penalty_no_spike", self.penalty_no_spike)
-        if self.checkpoint_every is not None and self.checkpoint_every < 1:
-            raise ConfigError(f"train.checkpoint_every must be >= 1 or unset, got "
-                              f"{self.checkpoint_every}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"train.dtype must be one of {DTYPES}, got {self.dtype!r}")
-        if self.threads < 0:
-            raise ConfigError(f"train.threads must be >= 0, got {self.threads}")
-        if self.device.split(":")[0] not in ("cpu", "cuda"):
-            raise ConfigError(f"train.device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from spikecodec.errors import ConfigError
 from spikecodec.train.datasets import DATASETS
 from spikecodec.train.families.roy.model import RoyAEModelConfig
+from spikecodec.train.fit import check_loop_settings
 
 # Table 1 of the paper (test MSE): SNN, ANN (SGD), ANN (Adam).
 PAPER_MSE = {
@@ -57,17 +58,11 @@ class TrainConfig:
     device: str = "cpu"  # "cuda" trains on a GPU; spikes are drawn on the CPU either way
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "checkpoint_every", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        check_loop_settings(self)
         if not self.lr > 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:
             raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
-        if self.threads < 0:
-            raise ConfigError(f"train.threads must be >= 0, got {self.threads}")
-        if self.device.split(":")[0] not in ("cpu", "cuda"):
-            raise ConfigError(f"train.device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
 
 
 @dataclass(frozen=True)

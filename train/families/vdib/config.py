@@ -7,6 +7,7 @@ from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.stochastic_readout.dynamics import check_seed
 from spikecodec.train.families.vdib.learning import check_beta, check_probability
 from spikecodec.train.families.vdib.model import VDIBModelConfig
+from spikecodec.train.fit import check_loop_settings
 
 MODEL_KIND = "vdib"
 TASKS = ("blobs", "images", "events")
@@ -70,12 +71,7 @@ class VDIBTrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if self.checkpoint_every is not None and self.checkpoint_every < 1:
-            raise ConfigError(f"train.checkpoint_every must be >= 1 or unset, got "
-                              f"{self.checkpoint_every}")
+        check_loop_settings(self)
         for name in ("lr_decoder", "lr_encoder"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name} must be > 0, got {getattr(self, name)}")
@@ -84,8 +80,6 @@ class VDIBTrainConfig:
         check_seed(self.seed)
         if self.rule not in RULES:
             raise ConfigError(f"train.rule must be one of {RULES}, got {self.rule!r}")
-        if self.device.split(":")[0] not in ("cpu", "cuda"):
-            raise ConfigError(f"train.device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
 
 
 @dataclass(frozen=True)
