@@ -240,4 +240,11 @@ def encode_input(spec, images: torch.Tensor, *, seed: int) -> torch.Tensor:
     if images.shape[1] != spec.size:
         raise ConfigError(f"images have {images.shape[1]} pixels but the export expects "
                           f"{spec.size} inputs ({spec.shape})")
-    return encode_images(images, spec.encoding, spec.num_steps, spec.params, seed=seed)
+    try:
+        return encode_images(images, spec.encoding, spec.num_steps, dict(spec.params),
+                             seed=seed)
+    except (TypeError, ValueError) as err:  # unknown names, values out of range
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"/spikecodec/input: the {spec.encoding} encoder refuses the "
+                          f"export's params {spec.params!r:.120}: {err}") from None

@@ -219,7 +219,9 @@ STRUCTURED = {
     "readout weight huge": _readout(_huge(f"{SP}/layers/1/weight")),
 }
 # corruptions that leave a valid network (a clean load is right for them)
-VALID = {"weight zeros", "delete /spikecodec"}
+# valid files: the encoder's own names and ranges are checked when inputs are drawn
+# (tests/train/test_encoding.py), since deploy does not import the encoders
+VALID = {"weight zeros", "delete /spikecodec", "params unknown key", "params out of range"}
 
 
 def structured_outcomes(tmp_path, name: str) -> dict[str, str]:
@@ -254,7 +256,7 @@ def test_structured_corruptions_are_named_export_errors(tmp_path, name):
     ("metadata a list", r"attribute 'metadata' must be a JSON object, got list"),
     ("type empty", r"/layer/0: dataset 'type' is empty"),
     ("weight huge", r"dataset 'weight' declares shape .* more than the file can hold"),
-    ("params unknown key", r"/spikecodec/input: the poisson_rate encoder refuses the params"),
+    ("params wrong type", r"/spikecodec/input: params\['max_rate'\] must be a finite number"),
 ])
 def test_the_errors_name_the_group_dataset_or_field(tmp_path, case, match):
     path = shutil.copyfile(REPO / "netx_exports" / "roy_ae_digits" / "export.h5",

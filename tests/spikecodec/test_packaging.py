@@ -42,3 +42,17 @@ def test_lava_procs_do_not_import_torch():
     code = ("import sys, spikecodec.lava_procs.cuba; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path("/")).returncode == 0
+
+
+def test_arrows_point_one_way():
+    """deploy/ and lava_procs/ never import train/ or the workflows; train/ never imports the
+    workflows or runs a backend (only spikecodec/workflows and the command compose them)."""
+    imports = re.compile(r"^\s*(?:from|import)\s+(spikecodec\.[\w.]+)", re.MULTILINE)
+    banned = {"deploy": ("spikecodec.train", "spikecodec.workflows", "spikecodec.cli"),
+              "lava_procs": ("spikecodec.train", "spikecodec.workflows", "spikecodec.deploy",
+                             "spikecodec.cli"),
+              "train": ("spikecodec.workflows", "spikecodec.cli", "spikecodec.deploy.backends")}
+    offenders = [f"{p.relative_to(REPO)}: {name}" for folder, bad in banned.items()
+                 for p in (REPO / folder).rglob("*.py")
+                 for name in imports.findall(p.read_text()) if name.startswith(bad)]
+    assert offenders == []

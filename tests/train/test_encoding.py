@@ -179,3 +179,15 @@ def test_bad_input_raises_typed_error(call, error, words):
     with pytest.raises(error) as info:
         call()
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("params, words", [({"bogus": 1}, "unexpected keyword"),
+                                           ({"max_rate": 7.0}, "max_rate")])
+def test_an_exports_params_the_encoder_refuses_are_a_config_error(params, words):
+    from spikecodec.deploy.ir import InputSpec
+    from spikecodec.errors import ConfigError
+    from spikecodec.train.encoding import encode_input
+
+    spec = InputSpec("poisson_rate", 5, (2, 2), params)
+    with pytest.raises(ConfigError, match=r"/spikecodec/input: the poisson_rate encoder refuses"):
+        encode_input(spec, torch.zeros(1, 4), seed=0)
