@@ -3,9 +3,9 @@
     spikecodec train FAMILY [--config F] [--set key=value ...] [--out DIR] [--resume DIR] ...
     spikecodec quickstart [--out DIR] [--lava-samples N]
     spikecodec export RUN_DIR [--out FILE.h5]
-    spikecodec run EXPORT [--backend B] [--samples N] [--out SPIKES.npz]
-    spikecodec eval EXPORT [--backend B] [--samples N] [--out RESULTS.json]
-    spikecodec check EXPORT [--target loihi2] [--samples N]
+    spikecodec run EXPORT [--backend B] [--samples N] [--workers N] [--out SPIKES.npz]
+    spikecodec eval EXPORT [--backend B] [--samples N] [--workers N] [--out RESULTS.json]
+    spikecodec check EXPORT [--target loihi2] [--samples N] [--workers N]
 
 ``train`` takes one subcommand per registered model family (``spikecodec train -h`` lists
 them); every run writes ``config.toml``, ``checkpoint.pt``, ``metrics.csv``, ``results.json``
@@ -29,16 +29,11 @@ from spikecodec.errors import BackendUnavailableError, SpikecodecError, Terminat
 EXIT_MISMATCH, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
-def _families():
-    from spikecodec.train.families import FAMILIES
-
-    return FAMILIES
-
-
 def cmd_train(args: argparse.Namespace) -> int:
+    from spikecodec.train.families import FAMILIES
     from spikecodec.workflows.training import start_run, train_run
 
-    family = _families()[args.family]
+    family = FAMILIES[args.family]
     overrides = family.cli_overrides(args) + list(args.settings)
     plan = start_run(family, config=args.config, overrides=overrides, out=args.out,
                      resume=args.resume)
@@ -79,6 +74,10 @@ def _inputs(net, args: argparse.Namespace):
                                  download=args.download)
 
 
+def _options(args: argparse.Namespace) -> dict:
+    return {"workers": args.workers} if args.workers else {}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -90,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     net = read_hdf5(args.export)
     family, inputs = _inputs(net, args)
     arrays, report = run_export(net, family, inputs, backend=args.backend,
-                                show_progress=not args.no_progress)
+                                show_progress=not args.no_progress, backend_options=_options(args))
     print(report)
     if args.out:
         with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:  # numpy adds no suffix
@@ -103,18 +102,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from spikecodec.deploy.hdf5 import read_hdf5
     from spikecodec.workflows.evaluate import evaluate_export
     from spikecodec.workflows.exporting import family_of
-    from spikecodec.workflows.reports import format_evaluation
+    from spikecodec.workflows.reports import format_evaluation, same_samples
 
     if args.out:
         check_target(args.out)
     net = read_hdf5(args.export)
     metrics = evaluate_export(net, backend=args.backend, samples=args.samples,
                               split=args.split, dataset=args.dataset, data_dir=args.data_dir,
-                              download=args.download, show_progress=not args.no_progress).metrics
+                              download=args.download, show_progress=not args.no_progress,
+                              backend_options=_options(args)).metrics
     training = family_of(net).training_metrics(net)
-    n = metrics["samples"]  # training rows scored the samples they say, else the whole split
-    same = args.split == "test" and all(m["samples"] == n if "samples" in m
-                                        else args.samples is None for _, m in training)
+    same = same_samples(metrics, training, split=args.split, samples=args.samples)
     print(format_evaluation(metrics, training, same_samples=same))
     if args.out:
         write_json(args.out, metrics)
@@ -134,13 +132,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(format_report(report))
         return 0 if report["ok"] else EXIT_MISMATCH
     family, inputs = _inputs(net, args)
-    report, ok = check_parity(net, family, inputs, show_progress=not args.no_progress)
+    report, ok = check_parity(net, family, inputs, show_progress=not args.no_progress,
+                              backend_options={"lava-sim": _options(args)})
     print(format_parity(report))
     return 0 if ok else EXIT_MISMATCH
 
 
 def build_parser() -> argparse.ArgumentParser:
     from spikecodec.deploy.backends import backend_names
+    from spikecodec.train.families import FAMILIES
 
     parser = argparse.ArgumentParser(prog="spikecodec",
                                      description="Spiking autoencoders from training to Loihi 2.")
@@ -151,14 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--set", dest="settings", action="append", default=[],
                        metavar="KEY=VALUE", help="override a config value, e.g. train.lr=1e-3")
         p.add_argument("--out", help=out_help)
-        p.add_argument("--no-progress", action="store_true",
-                       help="no progress bars (one line per epoch instead)")
+        p.add_argument("--no-progress", action="store_true", help="one line per epoch, no bars")
 
     train = sub.add_parser("train", help="train a model family, then export it",
                            description="Train a model and write a run directory, exported to "
                            "RUN_DIR/export.h5.")
     families = train.add_subparsers(dest="family", metavar="FAMILY", required=True)
-    for name, family in _families().items():
+    for name, family in FAMILIES.items():
         p = families.add_parser(name, help=family.title, description=family.title)
         family.add_arguments(p)
         p.add_argument("--config", help="TOML config file (see docs/configs/)")
@@ -171,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     quick = sub.add_parser("quickstart", help="train the Roy AE-SNN on the embedded digits",
                            description="The main job: a spiking autoencoder trained end to end "
                            "on scikit-learn's bundled digits, no download needed.")
-    quick.add_argument("--lava-samples", type=_count, default=40, metavar="N",
+    quick.add_argument("--lava-samples", type=_at_least(0), default=40, metavar="N",
                        help="test samples replayed on the Lava simulator (default 40; 0 skips)")
     common(quick, "run directory (default runs/quickstart-<time>)")
     quick.set_defaults(func=cmd_quickstart)
@@ -184,12 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     def data_args(p: argparse.ArgumentParser, samples: int | None) -> None:
         p.add_argument("export", help="an export written by spikecodec (.h5)")
         p.add_argument("--dataset", help="dataset to draw inputs from (default: the export's)")
-        p.add_argument("--data-dir", help="folder with the dataset files (default: the "
-                       "export's training config's)")
+        p.add_argument("--data-dir", help="dataset folder (default: the export's training's)")
         p.add_argument("--download", action="store_true", help="allow dataset downloads")
         p.add_argument("--split", default="test", choices=["train", "test"])
-        p.add_argument("--samples", type=_positive, default=samples, metavar="N",
+        p.add_argument("--samples", type=_at_least(1), default=samples, metavar="N",
                        help=f"first N samples of the split (default {samples or 'all'})")
+        p.add_argument("--workers", type=_at_least(1), metavar="N", help="N Lava runtimes at once")
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     for name, func, helptext, samples, out in (
@@ -215,18 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+def _at_least(lo: int):
+    def parse(text: str) -> int:
+        if int(text) < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {text}")
+        return int(text)
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,6 +46,15 @@ class BackendUnavailableError(SpikecodecError, RuntimeError):
     """A backend cannot run here (e.g. Loihi 2 without lava-loihi); the message says what to get."""
 
 
+class WorkerError(SpikecodecError, RuntimeError):
+    """A worker process of a parallel run failed or died; the message names its shard (and the
+    worker's error), the other workers were stopped. ``details``: the worker's traceback."""
+
+    def __init__(self, message: str, *, details: str = "") -> None:
+        self.details = details
+        super().__init__(message)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM or SIGHUP arrived during a Lava run; raised in the main thread once the run was
     stopped cleanly (as Ctrl-C is), so callers that handle ``KeyboardInterrupt`` handle it."""

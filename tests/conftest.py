@@ -5,6 +5,7 @@ registered kind (:data:`RANDOM_LAYERS` holds one maker per kind, and
 tests/deploy/test_layer_kinds.py fails when a registered kind has none),
 :func:`random_network` a chain of them, :func:`random_spikes` binary input ``(batch, n, T)``.
 :func:`run_both` runs a network on the reference engine and the Lava simulator.
+:func:`descendants` and :func:`alive` watch the processes a run leaves (from /proc).
 """
 from __future__ import annotations
 
@@ -48,6 +49,34 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+# --------------------------------------------------------------------------- processes
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------- random networks

@@ -27,6 +27,7 @@ class _Reference:
     """The batched integer engine (:func:`~.reference.run_reference`)."""
 
     name = "reference"
+    options = ("batch_size", "device")
 
     def unavailable(self) -> str | None:
         from importlib.util import find_spec
@@ -41,6 +42,8 @@ class _Reference:
 
 class _Lava:
     """A Lava run configuration (:func:`~.lava_sim.run_lava` with ``target``)."""
+
+    options = ("gap", "chunk", "workers")
 
     def __init__(self, name: str, target: str) -> None:
         self.name, self.target = name, target
@@ -82,10 +85,15 @@ def get_backend(name: str) -> Backend:
 
 def run(net: FixedPointNetwork, spikes: Any, *, backend: str = "reference", probe: bool = False,
         show_progress: bool = False, **options: Any) -> RunResult:
-    """Run ``spikes (batch, in, time)`` through ``net`` on ``backend``."""
+    """Run ``spikes (batch, in, time)`` through ``net`` on ``backend``, with that backend's
+    ``options`` (e.g. ``workers`` of ``lava-sim``); :class:`ConfigError` for any other."""
     if not isinstance(net, FixedPointNetwork):
         raise InputTypeError(f"net must be a FixedPointNetwork, got {type(net).__name__}")
     chosen = get_backend(backend)
+    unknown = sorted(set(options) - set(chosen.options))
+    if unknown:
+        raise ConfigError(f"backend {backend!r} has no option {', '.join(unknown)}; its "
+                          f"options: {', '.join(chosen.options)}")
     x = check_input(net, spikes)
     return chosen.run(net, x, probe=probe, show_progress=show_progress, **options)
 

@@ -25,6 +25,7 @@ class Backend(Protocol):
     """A way to run a :class:`FixedPointNetwork` on spikes."""
 
     name: str  # what --backend and run(backend=...) call it
+    options: tuple[str, ...]  # the keyword options its run takes besides probe, show_progress
 
     def unavailable(self) -> str | None:
         """``None`` when the backend can run here, else what is missing and how to get it."""

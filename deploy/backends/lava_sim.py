@@ -87,7 +87,7 @@ LOIHI2_HELP = ("the loihi2 backend needs lava-loihi (Intel's Loihi 2 extension o
 
 def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
              probe: bool = False, show_progress: bool = False, gap: int | None = None,
-             chunk: int | None = None) -> RunResult:
+             chunk: int | None = None, workers: int = 1) -> RunResult:
     """Run ``spikes (batch, in_features, T)`` through ``net`` in Lava; outputs aligned to input.
 
     Args:
@@ -103,12 +103,16 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
         chunk: samples per Lava run (default: all in one run); bounds the size of the
             temporary stream files, each run costs ~0.5 s of start-up. Any value gives the
             same spikes (a stochastic readout keys its draws by the sample's batch index).
+        workers: Lava runtimes running at once, each in its own process on a contiguous shard
+            of the samples (:mod:`~spikecodec.deploy.backends.lava_parallel`); the same spikes
+            for any value. ``1`` (default) runs here; more workers than samples use fewer.
 
     Returns:
         ``RunResult(spikes (batch, out, T) uint8, layers or None, stats)`` with stats
         ``steps`` (Lava steps, all runs), ``seconds`` (wall time of those steps; compiling
         and starting the runtime, ~0.5 s per run, excluded), ``gap`` and ``runs`` (number of
-        Lava runtimes started).
+        Lava runtimes started); with several workers also ``workers`` (how many ran), and
+        ``steps``, ``seconds`` and ``runs`` are summed over them.
     """
     if target not in TARGETS:
         raise ConfigError(f"target must be one of {TARGETS}, got {target!r}")
@@ -117,6 +121,7 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
     spikes = check_input(net, spikes)
     batch, _, steps = spikes.shape
     chunk = batch if chunk is None else check_int("", "chunk", chunk, 1, None)
+    workers = min(check_int("", "workers", workers, 1, None), batch)
     custom = [layer for layer in net.layers if not layer.standard]
     if target == "loihi2":
         _require_loihi2()
@@ -126,10 +131,30 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
                 f"Loihi2HwCfg it needs a microcoded neuron (an NcProcessModel through "
                 f"lava-loihi), which spikecodec does not have yet; `spikecodec check --target "
                 f"loihi2` describes the mapping options, --backend lava-sim runs it on the CPU")
+        if workers > 1:
+            raise ConfigError(f"workers must be 1 on target loihi2 (one chip), got {workers}")
+    if workers > 1:
+        from spikecodec.deploy.backends.lava_parallel import run_sharded
 
-    out = np.zeros((batch, net.out_features, steps), dtype=np.uint8)
-    layers = [np.zeros((batch, layer.out_features, steps), dtype=np.uint8)
-              for layer in net.layers] if probe else None
+        return run_sharded(net, spikes, workers=workers, chunk=chunk, gap=gap, probe=probe,
+                           show_progress=show_progress)
+    return run_chunks(net, spikes, chunk=chunk, gap=gap, probe=probe, target=target,
+                      show_progress=show_progress)
+
+
+def run_chunks(net: FixedPointNetwork, spikes: np.ndarray, *, chunk: int, gap: int, probe: bool,
+               target: str, show_progress: bool, first_sample: int = 0, out=None,
+               layers=None) -> RunResult:
+    """:func:`run_lava` on checked arguments, here: one Lava run per ``chunk`` of the samples
+    ``spikes (n, in, T)``, the first of which is sample ``first_sample`` of the whole batch
+    (a stochastic readout keys its draws by ``first_sample`` plus the index in ``spikes``).
+    ``out`` and ``layers``, when given, are the arrays to fill (a worker's shared memory)."""
+    batch, _, steps = spikes.shape
+    if out is None:
+        out = np.zeros((batch, net.out_features, steps), dtype=np.uint8)
+    if layers is None and probe:
+        layers = [np.zeros((batch, layer.out_features, steps), dtype=np.uint8)
+                  for layer in net.layers]
     stats = {"steps": 0, "seconds": 0.0, "gap": gap, "runs": 0}
     with tempfile.TemporaryDirectory(prefix="spikecodec-lava-") as tmp:
         h5 = None
@@ -139,7 +164,8 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
         for start in range(0, batch, chunk):
             part = slice(start, min(start + chunk, batch))
             recorded, n_steps, seconds = _run_stream(
-                net, h5, spikes[part], first_sample=start, gap=gap, probe=probe, target=target,
+                net, h5, spikes[part], first_sample=first_sample + start, gap=gap, probe=probe,
+                target=target,
                 workdir=Path(tmp), show_progress=show_progress)
             out[part] = recorded[-1]
             if layers is not None:

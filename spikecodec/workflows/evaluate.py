@@ -43,11 +43,12 @@ def slice_inputs(inputs: ExportInputs, n: int) -> ExportInputs:
 def evaluate_export(net: FixedPointNetwork, *, backend: str = "reference",
                     samples: int | None = None, split: str = "test", dataset: str | None = None,
                     data_dir: str | None = None, download: bool = False,
-                    inputs: ExportInputs | None = None, show_progress: bool = False
-                    ) -> Evaluation:
-    """Run the first ``samples`` of ``split`` (or the given ``inputs``) on ``backend`` and score
-    them. Metrics: the family's (``mse`` first), spikes per sample of every layer, synaptic
-    operations per sample, backend seconds and samples/s, scoring seconds."""
+                    inputs: ExportInputs | None = None, show_progress: bool = False,
+                    backend_options: dict[str, Any] | None = None) -> Evaluation:
+    """Run the first ``samples`` of ``split`` (or the given ``inputs``) on ``backend`` (with
+    its ``backend_options``, e.g. ``{"workers": 2}`` for lava-sim) and score them. Metrics: the
+    family's (``mse`` first), spikes per sample of every layer, synaptic operations per sample,
+    backend seconds and samples/s, scoring seconds."""
     family = family_of(net)
     family.require_scorable(net)
     if inputs is None:
@@ -55,7 +56,8 @@ def evaluate_export(net: FixedPointNetwork, *, backend: str = "reference",
                                data_dir=data_dir, download=download)
     n = len(inputs.spikes)
     tic = time.perf_counter()
-    result = run(net, inputs.spikes, backend=backend, probe=True, show_progress=show_progress)
+    result = run(net, inputs.spikes, backend=backend, probe=True, show_progress=show_progress,
+                 **(backend_options or {}))
     seconds = time.perf_counter() - tic
     tic = time.perf_counter()
     scores = family.score(net, inputs, result.spikes)
@@ -77,17 +79,19 @@ def evaluate_export(net: FixedPointNetwork, *, backend: str = "reference",
 
 
 def run_export(net: FixedPointNetwork, family, inputs: ExportInputs, *,
-               backend: str = "reference", show_progress: bool = False
+               backend: str = "reference", show_progress: bool = False,
+               backend_options: dict[str, Any] | None = None
                ) -> tuple[dict[str, np.ndarray], str]:
-    """Run ``inputs`` on ``backend``; return the arrays worth saving (input and output spikes,
-    the host's estimates and their reference where the family decodes, labels) and a report.
-    An export without its host decoder still gives its spikes (the report says why no
-    estimates)."""
+    """Run ``inputs`` on ``backend`` (with its ``backend_options``); return the arrays worth
+    saving (input and output spikes, the host's estimates and their reference where the family
+    decodes, labels) and a report. An export without its host decoder still gives its spikes
+    (the report says why no estimates)."""
     from spikecodec.errors import ExportError
 
     n = len(inputs.spikes)
     tic = time.perf_counter()
-    result = run(net, inputs.spikes, backend=backend, show_progress=show_progress)
+    result = run(net, inputs.spikes, backend=backend, show_progress=show_progress,
+                 **(backend_options or {}))
     seconds = time.perf_counter() - tic
     lines = [f"{backend}: {n} {inputs.description} samples x {net.num_steps} steps in "
              f"{seconds:.2f} s ({n / seconds:.1f} samples/s); output spikes per sample "

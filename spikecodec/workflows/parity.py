@@ -52,7 +52,8 @@ def samples_equal(a: list[np.ndarray], b: list[np.ndarray]) -> int:
 def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
                   images: torch.Tensor | None = None, engines: tuple[str, ...] | None = None,
                   metric: tuple[str, Callable[[np.ndarray], float]] | None = None,
-                  show_progress: bool = False) -> dict[str, Any]:
+                  show_progress: bool = False,
+                  backend_options: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Run ``spikes (batch, in, time)`` on each engine; compare every layer with the reference.
 
     ``engines`` defaults to :func:`default_engines`. ``float`` is skipped (and said so) when the
@@ -60,7 +61,8 @@ def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
     ``images`` (``(batch, pixels)``) selects the reconstruction MSE as the metric, otherwise
     Spike-MSE of the output. ``metric = (name, score)`` replaces both: ``score`` maps the output
     spikes ``(batch, n, time)`` uint8 to one number (e.g. a host decoder's task error, for
-    networks whose output is not a reconstruction of the input).
+    networks whose output is not a reconstruction of the input). ``backend_options`` maps an
+    engine to its backend's options (e.g. ``{"lava-sim": {"workers": 2}}``).
     """
     layers: dict[str, list[np.ndarray]] = {}
     notes = []
@@ -73,7 +75,8 @@ def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
                 continue
             layers[engine] = float_layers(net, spikes)
         else:
-            result = run(net, spikes, backend=engine, probe=True, show_progress=show_progress)
+            result = run(net, spikes, backend=engine, probe=True, show_progress=show_progress,
+                         **(backend_options or {}).get(engine, {}))
             layers[engine] = result.layers
             stats[engine] = result.stats
     ref = layers["reference"]
@@ -101,11 +104,13 @@ def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
             "v_clips": ref_stats.get("v_clips"), "notes": notes}
 
 
-def check_parity(net: FixedPointNetwork, family, inputs, *, show_progress: bool = False
+def check_parity(net: FixedPointNetwork, family, inputs, *, show_progress: bool = False,
+                 backend_options: dict[str, dict[str, Any]] | None = None
                  ) -> tuple[dict[str, Any], bool]:
-    """Parity of ``inputs`` on every engine, scored with the family's metric (spikes per
-    sample where it cannot score, e.g. no host decoder); ``ok`` when every engine the family
-    holds to exactness agrees with the reference on every layer."""
+    """Parity of ``inputs`` on every engine (``backend_options`` as :func:`parity_report`),
+    scored with the family's metric (spikes per sample where it cannot score, e.g. no host
+    decoder); ``ok`` when every engine the family holds to exactness agrees with the reference
+    on every layer."""
     from spikecodec.errors import ExportError
 
     notes = []
@@ -115,7 +120,8 @@ def check_parity(net: FixedPointNetwork, family, inputs, *, show_progress: bool 
     except ExportError as err:
         notes.append(f"cannot score the outputs ({err}); comparing spikes only")
         metric = ("spikes/sample", lambda spikes: float(spikes.sum()) / len(spikes))
-    report = parity_report(net, inputs.spikes, metric=metric, show_progress=show_progress)
+    report = parity_report(net, inputs.spikes, metric=metric, show_progress=show_progress,
+                           backend_options=backend_options)
     if "float" in family.exact_engines:
         notes.append("(the float row is the training model in its deployed arithmetic, so "
                      "every row must agree exactly)")

@@ -26,6 +26,15 @@ def format_deployment(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def same_samples(metrics: dict[str, Any], training: list[tuple[str, dict[str, Any]]], *,
+                 split: str, samples: int | None) -> bool:
+    """Whether an evaluation of the first ``samples`` of ``split`` (``metrics``) ran on the
+    samples every training row scored: the number a row says, else the whole test split."""
+    n = metrics["samples"]
+    return split == "test" and all(m["samples"] == n if "samples" in m else samples is None
+                                   for _, m in training)
+
+
 def format_evaluation(metrics: dict[str, Any], training: list[tuple[str, dict[str, Any]]], *,
                       same_samples: bool) -> str:
     """An evaluation beside what the training run measured (stored in the export).
