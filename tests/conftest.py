@@ -173,3 +173,34 @@ def unsealed_copy(src, dst, *, drop=()):
         for key, value in a.attrs.items():
             b.attrs[key] = value
     return dst
+
+
+def long_lava_run_script(*, samples: int, workers: int = 1) -> str:
+    """Python source of a lava-sim run far longer than any test waits (two small dense layers,
+    ``samples`` samples of 20 steps): it prints "ready", then ends only by a signal, saying
+    how (exit 128 + signal on ``Terminated``, 130 on Ctrl-C)."""
+    options = "" if workers == 1 else f", workers={workers}"
+    return f"""
+import sys
+import numpy as np
+from spikecodec.deploy.backends import run
+from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+from spikecodec.deploy.layers import CubaNeuron, DenseLayer
+from spikecodec.errors import Terminated
+
+rng = np.random.default_rng(0)
+net = FixedPointNetwork([DenseLayer("a", 2 * rng.integers(-9, 10, (8, 6)), CubaNeuron(4096, 0, 9)),
+                         DenseLayer("b", 2 * rng.integers(-9, 10, (5, 8)), CubaNeuron(4096, 0, 9))],
+                        InputSpec("spikes", 20, (6,)))
+spikes = (rng.random(({samples}, 6, 20)) < 0.3).astype(np.uint8)
+print("ready", flush=True)
+try:
+    run(net, spikes, backend="lava-sim"{options})
+except Terminated as err:
+    print("stopped:", err, flush=True)
+    sys.exit(128 + err.signum)
+except KeyboardInterrupt:
+    print("stopped: interrupted", flush=True)
+    sys.exit(130)
+print("finished?!", flush=True)
+"""

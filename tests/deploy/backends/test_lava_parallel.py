@@ -14,7 +14,7 @@ from spikecodec.deploy.backends import run
 from spikecodec.deploy.backends.lava_parallel import shards
 from spikecodec.errors import ConfigError, WorkerError
 
-from conftest import REPO, alive, descendants, random_network, random_spikes
+from conftest import REPO, alive, descendants, long_lava_run_script, random_network, random_spikes
 
 EXPORTS = ["roy_ae_digits", "vdib_digits"]  # the committed golden exports (netx_exports/)
 
@@ -136,30 +136,7 @@ def test_a_worker_that_dies_without_a_report_is_an_error(monkeypatch, no_leftove
 
 
 # A 2-worker run far longer than the test waits: it must end because of the signal.
-SCRIPT = """
-import sys
-import numpy as np
-from spikecodec.deploy.backends import run
-from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
-from spikecodec.deploy.layers import CubaNeuron, DenseLayer
-from spikecodec.errors import Terminated
-
-rng = np.random.default_rng(0)
-net = FixedPointNetwork([DenseLayer("a", 2 * rng.integers(-9, 10, (8, 6)), CubaNeuron(4096, 0, 9)),
-                         DenseLayer("b", 2 * rng.integers(-9, 10, (5, 8)), CubaNeuron(4096, 0, 9))],
-                        InputSpec("spikes", 20, (6,)))
-spikes = (rng.random((100000, 6, 20)) < 0.3).astype(np.uint8)
-print("ready", flush=True)
-try:
-    run(net, spikes, backend="lava-sim", workers=2)
-except Terminated as err:
-    print("stopped:", err, flush=True)
-    sys.exit(128 + err.signum)
-except KeyboardInterrupt:
-    print("stopped: interrupted", flush=True)
-    sys.exit(130)
-print("finished?!", flush=True)
-"""
+SCRIPT = long_lava_run_script(samples=100000, workers=2)
 
 
 @pytest.mark.lava

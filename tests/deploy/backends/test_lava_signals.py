@@ -12,32 +12,12 @@ import pytest
 
 from spikecodec.errors import Terminated
 
-from conftest import REPO, alive, descendants
+from conftest import REPO, alive, descendants, long_lava_run_script
 
 pytestmark = pytest.mark.lava
 
 # A run far longer than the test waits: it must end because of the signal.
-SCRIPT = """
-import sys
-import numpy as np
-from spikecodec.deploy.backends import run
-from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
-from spikecodec.deploy.layers import CubaNeuron, DenseLayer
-from spikecodec.errors import Terminated
-
-rng = np.random.default_rng(0)
-net = FixedPointNetwork([DenseLayer("a", 2 * rng.integers(-9, 10, (8, 6)), CubaNeuron(4096, 0, 9)),
-                         DenseLayer("b", 2 * rng.integers(-9, 10, (5, 8)), CubaNeuron(4096, 0, 9))],
-                        InputSpec("spikes", 20, (6,)))
-spikes = (rng.random((50000, 6, 20)) < 0.3).astype(np.uint8)
-print("ready", flush=True)
-try:
-    run(net, spikes, backend="lava-sim")
-except Terminated as err:
-    print("stopped:", err, flush=True)
-    sys.exit(128 + err.signum)
-print("finished?!", flush=True)
-"""
+SCRIPT = long_lava_run_script(samples=50000, workers=1)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
