@@ -207,11 +207,16 @@ def _figures(run_dir: Path, task: tasks_mod.Task, history: dict[str, list[float]
              evaluation: dict[str, Any], results: dict[str, Any]) -> None:
     from spikecodec.train import plots
 
-    plots.training_curve({"decoder NLL": history["nll"], "readout spikes / sample":
-                          history["spikes"]}, run_dir / "loss.png")
+    plots.training_curve({"decoder NLL (nats)": history["nll"],
+                          "readout spikes per sample": history["spikes"]}, run_dir / "loss.png")
     spikes = evaluation["spikes"][:4].numpy()
     plots.raster([(f"readout, sample {i}", s) for i, s in enumerate(spikes)],
                  run_dir / "readout_raster.png")
+    if task.name == "blobs":  # (T, 2 blobs, N_X) per sample
+        plots.positions(evaluation["reference"][0].numpy(), evaluation["estimates"][0].numpy(),
+                        run_dir / "positions.png",
+                        title=f"test sequence 0: decoded position probability (true: dots); "
+                              f"test MSE {results['metrics']['float']['mse']:.4f}")
     if task.image_shape is not None:
         est, ref = evaluation["estimates"][:10], evaluation["reference"][:10]
         plots.reconstruction_grid([("reference", ref.numpy()), ("VDIB decoded", est.numpy())],
