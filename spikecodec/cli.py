@@ -6,12 +6,12 @@
     spikecodec run EXPORT [--backend B] [--samples N] [--workers N] [--out SPIKES.npz]
     spikecodec eval EXPORT [--backend B] [--samples N] [--workers N] [--out RESULTS.json]
     spikecodec check EXPORT [--target loihi2] [--samples N] [--workers N]
+    spikecodec sweep FAMILY [--trials N] [--workers N] [--seeds K] [--storage URL] [--out DIR]
 
 ``train`` takes one subcommand per registered model family (``spikecodec train -h`` lists
-them); every run writes ``config.toml``, ``checkpoint.pt``, ``metrics.csv``, ``results.json``
-and figures into its run directory and exports it (``export.h5``). ``run``, ``eval`` and
-``check`` draw their inputs as the export's own training config says (its dataset and data
-folder, unless ``--dataset`` / ``--data-dir`` say otherwise).
+them); every run writes config.toml, checkpoint.pt, metrics.csv, results.json and figures into
+its run directory and exports it (export.h5). ``run``, ``eval`` and ``check`` draw inputs as
+the export's training config says (unless ``--dataset`` / ``--data-dir`` say otherwise).
 
 Exit status: 0 done; 1 ``check`` found a difference or a misfit; 2 bad input (one line saying
 what and where); 3 the backend cannot run on this machine; 130 interrupted; 143 / 129 SIGTERM /
@@ -34,9 +34,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from spikecodec.workflows.training import start_run, train_run
 
     family = FAMILIES[args.family]
-    overrides = family.cli_overrides(args) + list(args.settings)
-    plan = start_run(family, config=args.config, overrides=overrides, out=args.out,
-                     resume=args.resume)
+    plan = start_run(family, config=args.config, out=args.out, resume=args.resume,
+                     overrides=family.cli_overrides(args) + list(args.settings))
     run = train_run(family, plan, show_progress=not args.no_progress)
     print(family.format_results(run.results))
     if run.net is not None:
@@ -44,6 +43,12 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{' -> '.join(str(layer.out_features) for layer in run.net.layers)}")
     print(f"run directory: {plan.run_dir}")
     return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from spikecodec.workflows.sweep import sweep_command
+
+    return sweep_command(args)
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
@@ -60,36 +65,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.out:
         check_target(args.out)  # before the work, not after it
     net, path = export_run(args.run_dir, args.out)
-    print(net.summary())
-    print(f"wrote {path}")
+    print(f"{net.summary()}\nwrote {path}")
     return 0
-
-
-def _inputs(net, args: argparse.Namespace):
-    from spikecodec.workflows.exporting import family_of
-
-    family = family_of(net)
-    return family, family.inputs(net, split=args.split, samples=args.samples,
-                                 dataset=args.dataset, data_dir=args.data_dir,
-                                 download=args.download)
-
-
-def _options(args: argparse.Namespace) -> dict:
-    return {"workers": args.workers} if args.workers else {}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from spikecodec.deploy.hdf5 import read_hdf5
-    from spikecodec.workflows.evaluate import run_export
+    from spikecodec.workflows.evaluate import export_inputs, run_export, worker_options
 
     if args.out:
         check_target(args.out)
     net = read_hdf5(args.export)
-    family, inputs = _inputs(net, args)
-    arrays, report = run_export(net, family, inputs, backend=args.backend,
-                                show_progress=not args.no_progress, backend_options=_options(args))
+    family, inputs = export_inputs(net, args)
+    arrays, report = run_export(net, family, inputs, backend=args.backend, show_progress=not
+                                args.no_progress, backend_options=worker_options(args))
     print(report)
     if args.out:
         with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:  # numpy adds no suffix
@@ -100,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from spikecodec.deploy.hdf5 import read_hdf5
-    from spikecodec.workflows.evaluate import evaluate_export
+    from spikecodec.workflows.evaluate import evaluate_export, worker_options
     from spikecodec.workflows.exporting import family_of
     from spikecodec.workflows.reports import format_evaluation, same_samples
 
@@ -110,7 +101,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics = evaluate_export(net, backend=args.backend, samples=args.samples,
                               split=args.split, dataset=args.dataset, data_dir=args.data_dir,
                               download=args.download, show_progress=not args.no_progress,
-                              backend_options=_options(args)).metrics
+                              backend_options=worker_options(args)).metrics
     training = family_of(net).training_metrics(net)
     same = same_samples(metrics, training, split=args.split, samples=args.samples)
     print(format_evaluation(metrics, training, same_samples=same))
@@ -121,6 +112,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from spikecodec.deploy.hdf5 import read_hdf5
+    from spikecodec.workflows.evaluate import export_inputs, worker_options
     from spikecodec.workflows.parity import check_parity
     from spikecodec.workflows.reports import format_parity
 
@@ -131,9 +123,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         report = loihi2_report(net)
         print(format_report(report))
         return 0 if report["ok"] else EXIT_MISMATCH
-    family, inputs = _inputs(net, args)
+    family, inputs = export_inputs(net, args)
     report, ok = check_parity(net, family, inputs, show_progress=not args.no_progress,
-                              backend_options={"lava-sim": _options(args)})
+                              backend_options={"lava-sim": worker_options(args)})
     print(format_parity(report))
     return 0 if ok else EXIT_MISMATCH
 
@@ -161,9 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = families.add_parser(name, help=family.title, description=family.title)
         family.add_arguments(p)
         p.add_argument("--config", help="TOML config file (see docs/configs/)")
-        p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from "
-                       "its last checkpoint (--set may change epochs, checkpoint interval, "
-                       "learning rates)")
+        p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its "
+                       "last checkpoint (--set may change epochs, checkpoint interval, lr)")
         common(p, "run directory (default runs/<name>-<time>)")
         p.set_defaults(func=cmd_train)
 
@@ -191,26 +182,35 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--workers", type=_at_least(1), metavar="N", help="N Lava runtimes at once")
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
-    for name, func, helptext, samples, out in (
-            ("run", cmd_run, "run an export on a backend, save the spikes", None,
-             "write input/output spikes (and host estimates) to this .npz"),
-            ("eval", cmd_eval, "an export's metrics on a backend", None,
-             "write the metrics to this JSON file")):
+    for name, func, helptext, out in (("run", cmd_run, "run an export on a backend, save the "
+                                       "spikes", "write input/output spikes (and host estimates) "
+                                       "to this .npz"), ("eval", cmd_eval, "an export's metrics "
+                                       "on a backend", "write the metrics to this JSON file")):
         p = sub.add_parser(name, help=helptext)
-        data_args(p, samples)
+        data_args(p, None)
         p.add_argument("--backend", default="reference", choices=backend_names())
         p.add_argument("--out", help=out)
         p.set_defaults(func=func)
 
     check = sub.add_parser("check", help="parity of float/reference/Lava, or Loihi 2 resources",
-                           description="Without --target: run the float model, the reference "
-                           "engine and the Lava simulator on the same inputs and compare every "
-                           "layer (exit 1 if they differ where they must not). With --target "
-                           "loihi2: per-layer resources and bit widths against Loihi 2 (exit 1 "
-                           "if a field does not fit).")
+                           description="Without --target: compare every layer of the float "
+                           "model, reference engine and Lava simulator on the same inputs (exit 1 "
+                           "where they differ and must not). With --target loihi2: per-layer "
+                           "resources and bit widths against Loihi 2 (exit 1 if one does not fit).")
     data_args(check, 20)
     check.add_argument("--target", choices=["loihi2"], help="check Loihi 2 limits instead")
     check.set_defaults(func=cmd_check)
+
+    sweep = sub.add_parser("sweep", help="search a family's hyperparameters (Optuna; resumable)")
+    sweep.add_argument("family", choices=list(FAMILIES))
+    for flag, default, text in (("--trials", 20, "finished trials wanted"), ("--workers", 1,
+                                "local worker processes"), ("--seeds", 1, "seeds per trial")):
+        sweep.add_argument(flag, type=_at_least(1), default=default, metavar="N", help=text)
+    sweep.add_argument("--storage", metavar="URL", help="Optuna URL or journal:PATH")
+    sweep.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
+    sweep.add_argument("--space", metavar="TOML", help="search ranges to add or replace")
+    common(sweep, "sweep folder (default sweeps/FAMILY, its SQLite study.db the storage)")
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 

@@ -26,7 +26,9 @@ import csv
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,6 +44,19 @@ from spikecodec.train.seeds import epoch_order
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
+EpochCallback = Callable[[int, dict[str, float]], None]
+_ON_EPOCH: ContextVar[EpochCallback | None] = ContextVar("on_epoch", default=None)
+
+
+@contextmanager
+def on_epoch(callback: EpochCallback) -> Iterator[None]:
+    """Call ``callback(epoch, means)`` after every epoch of every :func:`fit` in this block
+    (``epoch`` from 0; ``means`` as in ``metrics.csv``); it may raise to stop the run."""
+    token = _ON_EPOCH.set(callback)
+    try:
+        yield
+    finally:
+        _ON_EPOCH.reset(token)
 
 
 class Trainer(Protocol):
@@ -153,6 +168,7 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
     epoch_seconds: list[float] = []
     epoch_metrics: list[dict[str, float]] = []
     end_epoch = getattr(trainer, "end_epoch", None)
+    epoch_callback = _ON_EPOCH.get()
     epoch0 = batch0 = 0
     static = dict(plan.static)
     if start is not None:
@@ -214,6 +230,8 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
             if not show_progress:
                 log(f"{plan.desc} epoch {epoch + 1}/{plan.epochs}: {seconds:.1f} s"
                     + "".join(f", {k} {v:.4g}" for k, v in means.items()))
+            if epoch_callback is not None:
+                epoch_callback(epoch, means)
     return FitResult(history, epoch_seconds, epoch_metrics, float(sum(epoch_seconds)),
                      None if start is None else (epoch0, batch0), static)
 

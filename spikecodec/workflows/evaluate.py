@@ -25,6 +25,20 @@ class Evaluation(NamedTuple):
     inputs: ExportInputs
 
 
+def export_inputs(net: FixedPointNetwork, args: Any) -> tuple[Any, ExportInputs]:
+    """The family of ``net`` and the inputs the command line's data options (``split``,
+    ``samples``, ``dataset``, ``data_dir``, ``download``) ask for."""
+    family = family_of(net)
+    return family, family.inputs(net, split=args.split, samples=args.samples,
+                                 dataset=args.dataset, data_dir=args.data_dir,
+                                 download=args.download)
+
+
+def worker_options(args: Any) -> dict[str, Any]:
+    """The backend options of the command line's ``--workers``."""
+    return {"workers": args.workers} if args.workers else {}
+
+
 def synaptic_ops(net: FixedPointNetwork, inputs: np.ndarray, layers: list[np.ndarray]
                  ) -> float:
     """Synaptic events per sample: every spike into a layer reaches all its neurons."""

@@ -97,6 +97,23 @@ class Family(ABC):
     def format_results(self, results: dict[str, Any]) -> str:
         """The results of :meth:`train` as a few lines of text."""
 
+    # ------------------------------------------------------------------ sweeps
+    # the per-epoch value a sweep's pruner watches (a key of the epoch's means in metrics.csv)
+    prune_metric: ClassVar[str] = "loss"
+
+    def search_space(self, cfg: Any) -> dict[str, Any]:
+        """What ``spikecodec sweep NAME`` searches around ``cfg``: dotted config keys to
+        :mod:`spikecodec.train.search` ranges (declared beside the family's config)."""
+        raise ConfigError(f"the {self.name} family declares no search space")
+
+    def warm_starts(self, cfg: Any) -> list[dict[str, str]]:
+        """Known good points of the search space for ``cfg``, tried first (key -> value)."""
+        return []
+
+    def sweep_objective(self, results: dict[str, Any]) -> float:
+        """The value a sweep minimises, from :meth:`train`'s results."""
+        raise ConfigError(f"the {self.name} family declares no sweep objective")
+
     # ------------------------------------------------------------------ deployment
     @abstractmethod
     def export(self, run_dir: Path, ckpt: dict[str, Any]) -> FixedPointNetwork:

@@ -20,6 +20,7 @@ from pathlib import Path
 from spikecodec.errors import ConfigError
 from spikecodec.train.datasets import DATASETS
 from spikecodec.train.fit import check_loop_settings
+from spikecodec.train.search import Float, Int, Param
 
 MODEL_KIND = "comsa"
 NOISE_DRAWS = ("once", "epoch")
@@ -163,3 +164,28 @@ def published(noise: float, latency: int, hidden: int) -> list[str]:
     return [f"data.noise={noise}", f"model.latency={float(latency)}",
             f"model.hidden={int(hidden)}"] + [f"{cfg}={row[col]}" for col, cfg in
                                                 _COLUMNS.items()]
+
+
+def search_space(cfg: ComsaConfig) -> dict[str, Param]:
+    """The paper's Table 1 search ranges (log-scaled where it marks them so)."""
+    return {"model.decay": Float(0.1, 2.0),  # decay_constant (tau)
+            "model.threshold": Float(0.1, 1.5),  # fire_threshold (theta)
+            "model.pulses": Int(0, 10),  # n_pulses
+            "model.weight_mean": Float(-10.0, 10.0),  # nonpulse_init_multiplier
+            "model.pulse_weight_mean": Float(-10.0, 10.0),  # pulse_init_multiplier
+            "train.batch_size": Int(1, 1000, log=True),
+            "train.clip_derivative": Float(1.0, 1000.0),
+            "train.penalty_no_spike": Float(0.0, 100.0),
+            "train.lr": Float(1e-5, 1.0, log=True),
+            "train.lr_pulses": Float(1e-5, 1.0, log=True)}
+
+
+def published_start(cfg: ComsaConfig) -> list[dict[str, str]]:
+    """The published configuration of ``cfg``'s (noise, latency, hidden) as a warm-start trial
+    (its searched keys only; none when the paper has no row for the condition)."""
+    try:
+        row = published(cfg.data.noise, int(cfg.model.latency), cfg.model.hidden)
+    except ConfigError:
+        return []
+    space = search_space(cfg)
+    return [{k: v for k, v in (item.split("=", 1) for item in row) if k in space}]

@@ -18,7 +18,8 @@ import torch
 from spikecodec.deploy.ir import FixedPointNetwork
 from spikecodec.errors import ConfigError, ExportError
 from spikecodec.train.families.base import ExportInputs, Family
-from spikecodec.train.families.comsa.config import MODEL_KIND, ComsaConfig, published
+from spikecodec.train.families.comsa.config import (MODEL_KIND, ComsaConfig, published,
+                                                   published_start, search_space)
 from spikecodec.train.families.comsa.training import train_comsa
 
 NOT_YET = ("Comsa et al. autoencoders cannot be exported yet: their spike-once alpha neurons "
@@ -62,6 +63,19 @@ class ComsaFamily(Family):
               show_progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
         results = train_comsa(cfg, run_dir, start=start, show_progress=show_progress, log=log)
         return {k: v for k, v in results.items() if not k.startswith("_")}
+
+    prune_metric = "val_mse"  # the validation MSE end_epoch measures after every epoch
+
+    def search_space(self, cfg: ComsaConfig) -> dict[str, Any]:
+        return search_space(cfg)
+
+    def warm_starts(self, cfg: ComsaConfig) -> list[dict[str, str]]:
+        return published_start(cfg)
+
+    def sweep_objective(self, results: dict[str, Any]) -> float:
+        """The best epoch's MSE on the VALIDATION split (held out of the training images;
+        the test split stays untouched by the sweep)."""
+        return float(results["metrics"]["validation"]["mse"])
 
     def format_results(self, results: dict[str, Any]) -> str:
         m = results["metrics"]

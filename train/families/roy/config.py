@@ -11,6 +11,7 @@ from spikecodec.errors import ConfigError
 from spikecodec.train.datasets import DATASETS
 from spikecodec.train.families.roy.model import RoyAEModelConfig
 from spikecodec.train.fit import check_loop_settings
+from spikecodec.train.search import Float, Int, Param
 
 # Table 1 of the paper (test MSE): SNN, ANN (SGD), ANN (Adam).
 PAPER_MSE = {
@@ -79,3 +80,10 @@ class RoyAEConfig:
     model: RoyAEModelConfig = field(default_factory=RoyAEModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     ann: AnnBaselineConfig = field(default_factory=AnnBaselineConfig)
+
+
+def search_space(cfg: RoyAEConfig) -> dict[str, Param]:
+    """What ``spikecodec sweep roy-ae`` searches: the learning rate, the leak and T."""
+    return {"train.lr": Float(1e-4, 1e-2, log=True),  # the default 2e-3 in the middle
+            "model.leak": Float(0.01, 0.5),  # alpha; the paper's best is 0.1
+            "data.num_steps": Int(5, 60)}  # paper: 15 (MNIST) and 60 (Fashion-MNIST)

@@ -15,7 +15,7 @@ from spikecodec.train import config as config_io
 from spikecodec.train.datasets import IMAGE_SHAPES, load_images
 from spikecodec.train.encoding import encode_input
 from spikecodec.train.families.base import ExportInputs, Family, check_split
-from spikecodec.train.families.roy.config import RoyAEConfig
+from spikecodec.train.families.roy.config import RoyAEConfig, search_space
 from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 from spikecodec.train.families.roy.training import MODEL_KIND, train_roy_ae
 from spikecodec.train.quantize import dense_layer, plain
@@ -36,6 +36,14 @@ class RoyFamily(Family):
     def train(self, cfg: RoyAEConfig, run_dir: Path, *, start: dict[str, Any] | None,
               show_progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
         return train_roy_ae(cfg, run_dir, start=start, show_progress=show_progress, log=log)
+
+    def search_space(self, cfg: RoyAEConfig) -> dict[str, Any]:
+        return search_space(cfg)
+
+    def sweep_objective(self, results: dict[str, Any]) -> float:
+        """The trained SNN's reconstruction MSE on the TEST split (this family holds out no
+        validation split, so a sweep selects on the data it reports: say so with its numbers)."""
+        return float(results["metrics"]["snn"]["mse"])
 
     def format_results(self, results: dict[str, Any]) -> str:
         m = results["metrics"]

@@ -8,6 +8,7 @@ from spikecodec.lava_procs.stochastic_readout.dynamics import check_seed
 from spikecodec.train.families.vdib.learning import check_beta, check_probability
 from spikecodec.train.families.vdib.model import VDIBModelConfig
 from spikecodec.train.fit import check_loop_settings
+from spikecodec.train.search import Float, Int, Param
 
 MODEL_KIND = "vdib"
 TASKS = ("blobs", "images", "events")
@@ -88,3 +89,11 @@ class VDIBConfig:
     model: VDIBModelConfig = field(default_factory=VDIBModelConfig)
     decoder: VDIBDecoderConfig = field(default_factory=VDIBDecoderConfig)
     train: VDIBTrainConfig = field(default_factory=VDIBTrainConfig)
+
+
+def search_space(cfg: VDIBConfig) -> dict[str, Param]:
+    """What ``spikecodec sweep vdib`` searches: beta, the decoding window and the prior."""
+    return {"train.beta": Float(1e-5, 1e-1, log=True),  # the bottleneck's weight
+            # tau_d in steps; at most T (check_config), so the range follows data.num_steps
+            "decoder.window": Int(1, cfg.data.num_steps),
+            "train.prior": Float(0.05, 0.5)}  # readout spike probability per step

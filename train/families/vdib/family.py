@@ -28,7 +28,8 @@ from spikecodec.train import config as config_io
 from spikecodec.train.datasets import IMAGE_SHAPES
 from spikecodec.train.families.base import ExportInputs, Family, check_split
 from spikecodec.train.families.vdib import tasks
-from spikecodec.train.families.vdib.config import MODEL_KIND, TASKS, VDIBConfig, VDIBModelConfig
+from spikecodec.train.families.vdib.config import (MODEL_KIND, TASKS, VDIBConfig, VDIBModelConfig,
+                                                  search_space)
 from spikecodec.train.families.vdib.decoders import ANNDecoder
 from spikecodec.train.families.vdib.model import VDIB, VDIBEncoder
 from spikecodec.train.families.vdib.readout import StochasticReadout
@@ -80,6 +81,16 @@ class VDIBFamily(Family):
               show_progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
         results = train_vdib(cfg, run_dir, start=start, show_progress=show_progress, log=log)
         return {k: v for k, v in results.items() if not k.startswith("_")}
+
+    prune_metric = "nll"  # the decoder's training NLL, the epoch's mean
+
+    def search_space(self, cfg: VDIBConfig) -> dict[str, Any]:
+        return search_space(cfg)
+
+    def sweep_objective(self, results: dict[str, Any]) -> float:
+        """The float encoder's reconstruction MSE on the TEST split (this family holds out no
+        validation split, so a sweep selects on the data it reports: say so with its numbers)."""
+        return float(results["metrics"]["float"]["mse"])
 
     def format_results(self, results: dict[str, Any]) -> str:
         m = results["metrics"]
