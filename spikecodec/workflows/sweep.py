@@ -38,7 +38,7 @@ from spikecodec.errors import ConfigError, TrainingError, WorkerError
 from spikecodec.runtime import torch_threads
 from spikecodec.train import config as config_io
 from spikecodec.train import search
-from spikecodec.train.families import Family, get_family
+from spikecodec.train.families import get_family
 from spikecodec.train.fit import on_epoch
 from spikecodec.workflows.training import run_folder
 
@@ -222,11 +222,12 @@ def objective(sweep: Sweep, trial: Any, log: Callable[[str], None]) -> float:
         shutil.rmtree(run_dir, ignore_errors=True)  # a number is never reused in one study
         run_dir.mkdir(parents=True)
 
-        def report(epoch: int, means: dict[str, float], k: int = k) -> None:
+        def report(epoch: int, means: dict[str, float], k: int = k,
+                   epochs: int = seeded.train.epochs) -> None:
             if family.prune_metric not in means:
                 raise ConfigError(f"{family.name}: prune metric {family.prune_metric!r} not "
                                   f"among the epoch's metrics {sorted(means)}")
-            trial.report(means[family.prune_metric], k * seeded.train.epochs + epoch)
+            trial.report(means[family.prune_metric], k * epochs + epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"epoch {epoch + 1} of seed {k}: "
                                          f"{family.prune_metric} {means[family.prune_metric]:.4g}")

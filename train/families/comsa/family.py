@@ -18,8 +18,13 @@ import torch
 from spikecodec.deploy.ir import FixedPointNetwork
 from spikecodec.errors import ConfigError, ExportError
 from spikecodec.train.families.base import ExportInputs, Family
-from spikecodec.train.families.comsa.config import (MODEL_KIND, ComsaConfig, published,
-                                                   published_start, search_space)
+from spikecodec.train.families.comsa.config import (
+    MODEL_KIND,
+    ComsaConfig,
+    published,
+    published_start,
+    search_space,
+)
 from spikecodec.train.families.comsa.training import train_comsa
 
 NOT_YET = ("Comsa et al. autoencoders cannot be exported yet: their spike-once alpha neurons "

@@ -28,8 +28,13 @@ from spikecodec.train import config as config_io
 from spikecodec.train.datasets import IMAGE_SHAPES
 from spikecodec.train.families.base import ExportInputs, Family, check_split
 from spikecodec.train.families.vdib import tasks
-from spikecodec.train.families.vdib.config import (MODEL_KIND, TASKS, VDIBConfig, VDIBModelConfig,
-                                                  search_space)
+from spikecodec.train.families.vdib.config import (
+    MODEL_KIND,
+    TASKS,
+    VDIBConfig,
+    VDIBModelConfig,
+    search_space,
+)
 from spikecodec.train.families.vdib.decoders import ANNDecoder
 from spikecodec.train.families.vdib.model import VDIB, VDIBEncoder
 from spikecodec.train.families.vdib.readout import StochasticReadout
