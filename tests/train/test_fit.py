@@ -84,3 +84,29 @@ def test_a_non_finite_loss_stops_training_with_a_clear_message(tmp_path, monkeyp
     settings = [a for s in family.smoke_settings for a in ("--set", s)]
     assert main(["train", "roy-ae", "--out", str(run), "--no-progress", *settings]) == 2
     assert "training diverged" in capsys.readouterr().err
+
+
+def test_on_epoch_sees_every_epochs_means_and_can_stop_the_run(tmp_path):
+    family = FAMILIES["roy-ae"]
+    seen = []
+
+    def record(epoch, means):
+        seen.append((epoch, dict(means)))
+
+    with fit_module.on_epoch(record):
+        _train(family, tmp_path / "a")
+    assert [e for e, _ in seen] == [0, 1] and all("loss" in m for _, m in seen)
+
+    class Stop(Exception):
+        pass
+
+    def stop(epoch, means):
+        raise Stop(epoch)
+
+    with fit_module.on_epoch(stop), pytest.raises(Stop):
+        _train(family, tmp_path / "b")
+    ckpt = load_checkpoint(tmp_path / "b" / "checkpoint.pt", model_kind="roy-ae")
+    assert ckpt["epoch"] == 1  # stopped after the first epoch's checkpoint
+    seen.clear()
+    _train(family, tmp_path / "c")  # outside the block the hook is gone
+    assert seen == []
