@@ -204,3 +204,39 @@ except KeyboardInterrupt:
     sys.exit(130)
 print("finished?!", flush=True)
 """
+
+
+def signal_long_lava_run(script: str, signum: int, *, processes: int, grace: float):
+    """Run ``script`` (:func:`long_lava_run_script`), wait until it has at least ``processes``
+    descendants (Lava started), send ``signum``; return ``(returncode, stdout, stderr)`` after
+    asserting that no descendant outlives it by ``grace`` seconds and no new /dev/shm segment
+    (torch's own aside) is left."""
+    import subprocess
+    import sys
+    import time
+
+    shm_before = set(os.listdir("/dev/shm"))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 180
+        while len(descendants(proc.pid)) < processes and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        lava = descendants(proc.pid)
+        assert len(lava) >= processes, f"Lava did not start ({len(lava)} processes)"
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + grace
+    while any(alive(pid) for pid in lava) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in lava if alive(pid)], "Lava processes outlived the run"
+    left = {name for name in set(os.listdir("/dev/shm")) - shm_before
+            if not name.startswith("torch_")}
+    assert not left, f"/dev/shm segments left behind: {sorted(left)[:5]}"
+    return proc.returncode, out, err

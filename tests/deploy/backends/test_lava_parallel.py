@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -14,7 +12,14 @@ from spikecodec.deploy.backends import run
 from spikecodec.deploy.backends.lava_parallel import shards
 from spikecodec.errors import ConfigError, WorkerError
 
-from conftest import REPO, alive, descendants, long_lava_run_script, random_network, random_spikes
+from conftest import (
+    REPO,
+    descendants,
+    long_lava_run_script,
+    random_network,
+    random_spikes,
+    signal_long_lava_run,
+)
 
 EXPORTS = ["roy_ae_digits", "vdib_digits"]  # the committed golden exports (netx_exports/)
 
@@ -144,33 +149,10 @@ SCRIPT = long_lava_run_script(samples=100000, workers=2)
     (signal.SIGTERM, 143, "terminated by SIGTERM"), (signal.SIGINT, 130, "interrupted"),
     (signal.SIGKILL, -9, None)])  # the workers stop themselves when their parent dies
 def test_a_signal_to_a_two_worker_run_leaves_nothing_behind(signum, code, said):
-    shm_before = set(os.listdir("/dev/shm"))
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        deadline = time.monotonic() + 180
-        while len(descendants(proc.pid)) < 10 and time.monotonic() < deadline:
-            time.sleep(0.2)  # 2 workers, each with Lava's processes
-        time.sleep(1.0)
-        lava = descendants(proc.pid)
-        assert len(lava) >= 10, "the workers did not start Lava"
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == code, (out, err[-2000:])
+    returncode, out, err = signal_long_lava_run(SCRIPT, signum, processes=10, grace=60)
+    assert returncode == code, (out, err[-2000:])
     if said:
         assert f"stopped: {said}" in out
-    deadline = time.monotonic() + 60
-    while any(alive(pid) for pid in lava) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [pid for pid in lava if alive(pid)], "Lava processes outlived the run"
-    left = {name for name in set(os.listdir("/dev/shm")) - shm_before
-            if not name.startswith("torch_")}
-    assert not left, f"/dev/shm segments left behind: {sorted(left)[:5]}"
 
 
 # --------------------------------------------------------------------------- the CLI

@@ -2,17 +2,13 @@
 process and no /dev/shm segment outlives it, and the previous handlers are back afterwards."""
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from spikecodec.errors import Terminated
 
-from conftest import REPO, alive, descendants, long_lava_run_script
+from conftest import long_lava_run_script, signal_long_lava_run
 
 pytestmark = pytest.mark.lava
 
@@ -22,32 +18,9 @@ SCRIPT = long_lava_run_script(samples=50000, workers=1)
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_during_a_lava_run_stops_it_cleanly(signum):
-    shm_before = set(os.listdir("/dev/shm"))
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        deadline = time.monotonic() + 180
-        while len(descendants(proc.pid)) < 4 and time.monotonic() < deadline:  # Lava's workers
-            time.sleep(0.2)
-        lava = descendants(proc.pid)
-        assert len(lava) >= 4, "Lava did not start its processes"
-        time.sleep(1.0)
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 128 + signum, (out, err[-2000:])
+    returncode, out, err = signal_long_lava_run(SCRIPT, signum, processes=4, grace=20)
+    assert returncode == 128 + signum, (out, err[-2000:])
     assert f"stopped: terminated by {signal.Signals(signum).name}" in out
-    deadline = time.monotonic() + 20
-    while any(alive(pid) for pid in lava) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [pid for pid in lava if alive(pid)], "Lava processes outlived the run"
-    left = {name for name in set(os.listdir("/dev/shm")) - shm_before
-            if not name.startswith("torch_")}
-    assert not left, f"/dev/shm segments left behind: {sorted(left)[:5]}"
 
 
 def test_the_previous_handlers_are_restored_after_a_run(no_leftover_children):
