@@ -37,6 +37,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     plan = start_run(family, config=args.config, out=args.out, resume=args.resume,
                      overrides=family.cli_overrides(args) + list(args.settings))
     run = train_run(family, plan, show_progress=not args.no_progress)
+    if run.results is None:
+        return 0  # a torchrun rank > 0: rank 0 reports
     print(family.format_results(run.results))
     if run.net is not None:
         print(f"exported {run.export}: {run.net.in_features} inputs -> "

@@ -38,6 +38,7 @@ import torch
 from spikecodec.atomic import write_text
 from spikecodec.errors import CheckpointError, ConfigError, TrainingError
 from spikecodec.runtime import torch_threads
+from spikecodec.train import parallel
 from spikecodec.train.checkpoint import FORMAT, load_checkpoint, save_atomic
 from spikecodec.train.progress import progress
 from spikecodec.train.seeds import epoch_order
@@ -141,10 +142,12 @@ def check_loop_settings(train: Any) -> None:
 
 
 def training_device(name: str) -> torch.device:
-    """``torch.device(name)``; a CUDA name without a visible GPU raises ``ConfigError``."""
+    """``torch.device(name)``; a CUDA name without a visible GPU raises ``ConfigError``. Under
+    ``torchrun`` this joins the process group, and ``cuda`` means this rank's GPU."""
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("train.device is 'cuda' but torch sees no CUDA GPU; use train.device=cpu")
-    return torch.device(name)
+    parallel.init_from_env(name)
+    return torch.device(parallel.device_for_rank(name))
 
 
 def read_resume_checkpoint(run_dir: str | Path, kind: str) -> dict[str, Any] | None:
@@ -186,6 +189,8 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
     partial = start["partial_seconds"] if start is not None else 0.0
 
     def checkpoint(epoch: int, batch: int, partial_seconds: float) -> None:
+        if not main:
+            return
         save_atomic({"format": FORMAT, "model_kind": plan.kind, **static, "static": static,
                      "model": {k: v.detach().cpu() for k, v in
                                trainer.model.state_dict().items()},
@@ -196,16 +201,24 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
                     run_dir / CHECKPOINT)
 
     n_batches, bs = plan.num_batches, plan.batch_size
-    with torch_threads(plan.threads):
+    parallel.init_from_env(plan.device)
+    parallel.check_trainer(trainer)
+    parallel.check_batches(plan.n_train, bs)
+    main, share = parallel.is_main(), [1.0]
+    with torch_threads(plan.threads), parallel.average_gradients(trainer.optimizer, share):
         for epoch in range(epoch0, plan.epochs):
             order = epoch_order(plan.n_train, plan.seed, epoch)
             first = batch0 if epoch == epoch0 else 0
             seconds = partial if epoch == epoch0 else 0.0
-            bar = progress(range(first, n_batches), enabled=show_progress, total=n_batches,
+            bar = progress(range(first, n_batches), enabled=show_progress and main,
+                           total=n_batches,
                            initial=first, desc=f"{plan.desc} epoch {epoch + 1}/{plan.epochs}")
             tic = time.perf_counter()
             for batch in bar:
-                metrics = trainer.step(epoch, batch, order[batch * bs:(batch + 1) * bs])
+                index = order[batch * bs:(batch + 1) * bs]
+                rows = parallel.local_rows(len(index))
+                share[0] = (rows.stop - rows.start) / len(index)
+                metrics = parallel.reduce_metrics(trainer.step(epoch, batch, index), share[0])
                 for key, value in metrics.items():
                     if not math.isfinite(value):
                         raise TrainingError(f"epoch {epoch + 1}, batch {batch}: {key} is "
@@ -225,9 +238,10 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
             epoch_metrics.append(dict(end_epoch(epoch)) if end_epoch is not None else {})
             checkpoint(epoch + 1, 0, 0.0)
             means = {**_epoch_means(history, n_batches), **epoch_metrics[-1]}
-            write_text(run_dir / METRICS,
-                       _metrics_csv(history, epoch_seconds, epoch_metrics, n_batches))
-            if not show_progress:
+            if main:
+                write_text(run_dir / METRICS,
+                           _metrics_csv(history, epoch_seconds, epoch_metrics, n_batches))
+            if not show_progress and main:
                 log(f"{plan.desc} epoch {epoch + 1}/{plan.epochs}: {seconds:.1f} s"
                     + "".join(f", {k} {v:.4g}" for k, v in means.items()))
             if epoch_callback is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from spikecodec.deploy.ir import FixedPointNetwork
 from spikecodec.errors import ConfigError
 from spikecodec.runtime import torch_threads
 from spikecodec.train import config as config_io
+from spikecodec.train import parallel
 from spikecodec.train.families import Family
 from spikecodec.train.families.base import RESUME_SAFE
 from spikecodec.train.fit import CHECKPOINT, read_resume_checkpoint
@@ -34,7 +36,7 @@ class RunPlan(NamedTuple):
 
 
 class TrainedRun(NamedTuple):
-    results: dict[str, Any]
+    results: dict[str, Any] | None  # None on torchrun ranks > 0
     net: FixedPointNetwork | None  # None for a family that does not export yet
     export: Path | None
 
@@ -101,7 +103,16 @@ def run_folder(path: Path) -> Iterator[Path]:
 def train_run(family: Family, plan: RunPlan, *, show_progress: bool = True,
               log: Callable[[str], None] = print) -> TrainedRun:
     """Train ``plan`` (``train.threads`` torch threads for the call, restored after), then
-    export it to ``RUN_DIR/export.h5`` (when the family is deployable)."""
+    export it to ``RUN_DIR/export.h5`` (when the family is deployable). Under ``torchrun``
+    every rank trains (:mod:`spikecodec.train.parallel`) and rank 0 alone writes the run folder
+    and the export."""
+    parallel.init_from_env(plan.cfg.train.device)
+    if not parallel.is_main():  # torchrun rank > 0: same work, files in a private folder
+        with tempfile.TemporaryDirectory(prefix="spikecodec-rank") as tmp, \
+                torch_threads(plan.cfg.train.threads):
+            family.train(plan.cfg, Path(tmp), start=plan.start,
+                         show_progress=False, log=lambda _: None)
+        return TrainedRun(None, None, None)  # rank 0 reports and exports
     with run_folder(plan.run_dir), torch_threads(plan.cfg.train.threads):
         results = family.train(plan.cfg, plan.run_dir, start=plan.start,
                                show_progress=show_progress, log=log)

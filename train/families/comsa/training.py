@@ -34,6 +34,7 @@ from spikecodec.train.families.comsa import data as data_mod
 from spikecodec.train.families.comsa.config import MODEL_KIND, ComsaConfig
 from spikecodec.train.families.comsa.model import ComsaAE
 from spikecodec.train.fit import FitPlan, fit, training_device
+from spikecodec.train.parallel import local_rows
 from spikecodec.train.seeds import batch_seed, generator, stream_seed
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -107,8 +108,9 @@ class ComsaTrainer:
 
     def step(self, epoch: int, batch: int, index: torch.Tensor) -> dict[str, float]:
         t = self.cfg.train
-        x = self._inputs(epoch, batch, index).to(self.device, self.dtype)
-        y = self.data.targets["train"][index].to(self.device, self.dtype)
+        rows = local_rows(len(index))  # this rank's share of the batch (all of it in one)
+        x = self._inputs(epoch, batch, index)[rows].to(self.device, self.dtype)
+        y = self.data.targets["train"][index[rows]].to(self.device, self.dtype)
         out = self.model(x, clip=t.clip_derivative, penalty=t.penalty_no_spike)
         loss = loss_fn(out.output, y, self.cfg.model.latency)
         self.optimizer.zero_grad(set_to_none=True)

@@ -33,6 +33,7 @@ from spikecodec.train.families.roy.config import PAPER_MSE, RoyAEConfig
 from spikecodec.train.families.roy.model import RoyAE
 from spikecodec.train.fit import FitPlan, fit, training_device
 from spikecodec.train.losses import MembranePotentialLoss
+from spikecodec.train.parallel import local_rows
 from spikecodec.train.progress import progress
 from spikecodec.train.seeds import batch_seed, epoch_order, generator
 
@@ -110,10 +111,10 @@ class RoyTrainer:
 
     def step(self, epoch: int, batch: int, index: torch.Tensor) -> dict[str, float]:
         d = self.cfg.data
-        images = self.images[index]
+        images = self.images[index]  # the whole batch's draws, then this rank's rows
         spikes = poisson_rate(images, d.num_steps, max_rate=d.max_rate,
                               seed=batch_seed(self.cfg.train.seed, epoch, batch))
-        spikes = spikes.to(self.device)
+        spikes = spikes[local_rows(len(index))].to(self.device)
         out = self.model(spikes)
         loss = self.loss_fn(out.voltage, out.spikes, spikes)
         self.optimizer.zero_grad(set_to_none=True)

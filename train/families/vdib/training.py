@@ -114,6 +114,11 @@ class VDIBTrainer:
     """One Adam step per batch: encoder (float mode, sampled readout), decoder NLL, REINFORCE
     with a running baseline for the readout, e-prop (or BPTT) for the hidden layers."""
 
+    data_parallel = False  # train.parallel: the estimator below is not a per-sample mean
+    data_parallel_reason = ("the REINFORCE baseline is updated from each batch's mean reward "
+                            "and the readout draws come from one generator per batch, so "
+                            "shards would change the estimator")
+
     def __init__(self, model: VDIB, task: tasks_mod.Task, cfg: VDIBConfig,
                  device: torch.device):
         t = cfg.train
