@@ -213,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--space", metavar="TOML", help="search ranges to add or replace")
     common(sweep, "sweep folder (default sweeps/FAMILY, its SQLite study.db the storage)")
     sweep.set_defaults(func=cmd_sweep)
+    for p in (*sub.choices.values(), *families.choices.values()):
+        if p is not train:  # every command that computes
+            p.add_argument("--threads", type=_at_least(0), default=0, metavar="N",
+                           help="torch CPU threads (0: the config's or torch's default; 1 keeps "
+                           "its speed when another process holds a core)")
     return parser
 
 
@@ -225,12 +230,15 @@ def _at_least(lo: int):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from spikecodec.runtime import configure_process
+    from spikecodec.runtime import configure_process, torch_threads
 
     args = build_parser().parse_args(argv)
     configure_process()
+    if args.threads and hasattr(args, "settings"):  # train, quickstart, sweep: the run's setting
+        args.settings.append(f"train.threads={args.threads}")
     try:
-        return args.func(args)
+        with torch_threads(args.threads):
+            return args.func(args)
     except Terminated as err:  # SIGTERM / SIGHUP during a Lava run, stopped cleanly
         print(f"spikecodec: {err}", file=sys.stderr)
         return 128 + err.signum

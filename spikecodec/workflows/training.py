@@ -62,7 +62,7 @@ def start_run(family: Family, *, config: str | None = None, overrides: list[str]
               log: Callable[[str], None] = print) -> RunPlan:
     """What to train and where. With ``resume``, the run's saved config plus ``overrides``,
     which may only change what :data:`~spikecodec.train.families.base.RESUME_SAFE` allows
-    (epochs, checkpoint interval, learning rates); anything else is refused."""
+    (epochs, checkpoint interval, threads, learning rates); anything else is refused."""
     if resume is None:
         cfg = family.load_config(config, list(overrides))
         family.check_config(cfg)
@@ -81,7 +81,8 @@ def start_run(family: Family, *, config: str | None = None, overrides: list[str]
     if unsafe:
         raise ConfigError(f"--resume cannot change {', '.join(unsafe)}: the resumed run would "
                           f"be another experiment; start a new run (on resume only "
-                          f"train.epochs, train.checkpoint_every and learning rates may change)")
+                          f"train.epochs, train.checkpoint_every, train.threads and learning rates "
+                          f"may change)")
     family.check_config(cfg)
     if start is None:
         log(f"no checkpoint in {run_dir} yet: starting from scratch")

@@ -128,3 +128,29 @@ def test_export_quickstart_and_train_refuse_odd_outputs(argv, message, tmp_path,
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+
+
+def test_threads_option_on_every_computing_command(tmp_path, monkeypatch, capsys):
+    """``--threads`` sets torch's threads for the command (and a run's train.threads), then
+    the previous count is back; a resumed run may change it."""
+    import torch
+
+    import spikecodec.cli as cli
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    for name in ("quickstart", "export", "run", "eval", "check", "sweep"):
+        assert "--threads" in sub[name].format_help(), name
+    seen = []
+    monkeypatch.setattr(cli, "cmd_export", lambda args: seen.append(torch.get_num_threads()) or 0)
+    before = torch.get_num_threads()
+    assert main(["export", str(tmp_path), "--threads", "1"]) == 0
+    assert seen == [1] and torch.get_num_threads() == before
+    run = tmp_path / "run"
+    base = ["--no-progress", "--set", "train.epochs=1", "--set", "model.hidden=8", "--set",
+            "ann.enabled=false", "--set", "data.test_limit=20", "--set", "data.train_limit=100"]
+    assert main(["train", "roy-ae", "--out", str(run), "--threads", "1", *base]) == 0
+    assert "threads = 1" in (run / "config.toml").read_text()
+    assert main(["train", "roy-ae", "--resume", str(run), "--threads", "2", "--set",
+                 "train.epochs=2", "--no-progress"]) == 0
+    assert "threads = 2" in (run / "config.toml").read_text()

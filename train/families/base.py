@@ -35,7 +35,7 @@ from spikecodec.train import config as config_io
 
 # What ``train --resume RUN_DIR --set ...`` may change: the length of the run, how often it
 # saves, learning rates. Anything else would make the resumed run a different experiment.
-RESUME_SAFE = re.compile(r"^train\.(epochs|checkpoint_every|lr\w*)$")
+RESUME_SAFE = re.compile(r"^train\.(epochs|checkpoint_every|threads|lr\w*)$")
 
 
 class ExportInputs(NamedTuple):
