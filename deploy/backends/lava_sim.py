@@ -158,7 +158,7 @@ def run_chunks(net: FixedPointNetwork, spikes: np.ndarray, *, chunk: int, gap: i
     stats = {"steps": 0, "seconds": 0.0, "gap": gap, "runs": 0}
     with tempfile.TemporaryDirectory(prefix="spikecodec-lava-") as tmp:
         h5 = None
-        if net.num_netx:  # NetX reads only the leading standard layers
+        if netx_loads(net):  # NetX reads only the leading standard layers
             prefix = FixedPointNetwork(net.layers[:net.num_netx], net.input)
             h5 = write_hdf5(prefix, Path(tmp) / "net.h5")
         for start in range(0, batch, chunk):
@@ -263,6 +263,7 @@ def _lava_graph(net: FixedPointNetwork, h5: Path | None, stream_path: Path, *, p
     source = SpikeSource(path=stream_path)
     to_chip, from_chip, cfg = _ports_and_config(target)
     root, outs = source, []  # outs: every layer's OutPort, in order
+    lead = net.num_netx if h5 is not None else 0  # layers NetX builds; we build the others
     if h5 is not None:
         from lava.lib.dl import netx
 
@@ -273,7 +274,7 @@ def _lava_graph(net: FixedPointNetwork, h5: Path | None, stream_path: Path, *, p
                               f"{net.num_netx}")
         to_chip(source.s_out).connect(root.inp)
         outs = [layer.out for layer in root.layers]
-    for i in range(net.num_netx, len(net.layers)):
+    for i in range(lead, len(net.layers)):
         schedule = Schedule(index=i, period=period, first_sample=first_sample)
         inp, out = net.layers[i].build_lava(schedule)
         (outs[-1] if outs else source.s_out).connect(inp)
@@ -312,6 +313,15 @@ class Schedule:
         """0-based Lava step (``time_step - 1``) on which the layer integrates step 0 of the
         run's first sample: the source sends at step 1 and each Dense in front delays by one."""
         return self.index + 1
+
+
+def netx_loads(net: FixedPointNetwork) -> bool:
+    """Whether ``netx.hdf5.Network`` can build the leading standard layers: it cannot when one
+    has all-zero weights (NetX's ``optimize_weight_bits`` divides by their zero maximum and
+    raises). Then every layer is built through its kind's ``build_lava`` -- for a dense layer
+    the same blocks and parameters NetX would make (:func:`netx_weights` maps zeros to zeros)."""
+    return net.num_netx > 0 and all(np.any(layer.weight)
+                                    for layer in net.layers[:net.num_netx])
 
 
 def netx_weights(weight: np.ndarray) -> tuple[np.ndarray, int, int]:

@@ -229,6 +229,11 @@ class DenseLayer:
                             f"current can wrap; the reference engine's u_wraps counter shows "
                             f"whether it does")
         warnings.extend(altered_weights(w))
+        if not np.any(w):
+            warnings.append("every weight is zero: netx.hdf5.Network cannot load this export "
+                            "(NetX's optimize_weight_bits divides by the zero maximum); "
+                            "spikecodec's lava-sim builds the layer itself, and on hardware the "
+                            "layer can be dropped (it never drives its neurons)")
         return {"layer": self.name, "kind": self.kind, "neurons": self.out_features,
                 "synapses": int(np.count_nonzero(w)), "dense_synapses": int(w.size),
                 "bits": fields, "cores": core_estimate(self.out_features, w.size),
