@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--samples", type=_at_least(1), default=samples, metavar="N",
                        help=f"first N samples of the split (default {samples or 'all'})")
         p.add_argument("--workers", type=_at_least(1), metavar="N", help="N Lava runtimes at once")
+        p.add_argument("--lava-timeout", type=float, metavar="SECONDS", help="stop a Lava run "
+                       "that has no result after SECONDS (a typed error, no process left)")
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     for name, func, helptext, out in (("run", cmd_run, "run an export on a backend, save the "

@@ -55,6 +55,11 @@ class WorkerError(SpikecodecError, RuntimeError):
         super().__init__(message)
 
 
+class LavaTimeoutError(WorkerError):
+    """A Lava run gave no result within its timeout; its runtime was stopped (killed if it did
+    not stop) and no process of it is left."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM or SIGHUP arrived during a Lava run; raised in the main thread once the run was
     stopped cleanly (as Ctrl-C is), so callers that handle ``KeyboardInterrupt`` handle it."""

@@ -43,7 +43,7 @@ class _Reference:
 class _Lava:
     """A Lava run configuration (:func:`~.lava_sim.run_lava` with ``target``)."""
 
-    options = ("gap", "chunk", "workers")
+    options = ("gap", "chunk", "workers", "timeout")
 
     def __init__(self, name: str, target: str) -> None:
         self.name, self.target = name, target

@@ -45,6 +45,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ import numpy as np
 
 from spikecodec.deploy.backends.base import RunResult
 from spikecodec.deploy.ir import FixedPointNetwork
-from spikecodec.errors import Terminated, WorkerError
+from spikecodec.errors import LavaTimeoutError, Terminated, WorkerError
 
 STOP_SECONDS = 60.0  # a stopped worker's time to stop its runtime before it is killed
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -84,10 +85,13 @@ def shards(batch: int, workers: int) -> list[Shard]:
 
 
 def run_sharded(net: FixedPointNetwork, spikes: np.ndarray, *, workers: int, chunk: int,
-                gap: int, probe: bool, show_progress: bool) -> RunResult:
+                gap: int, probe: bool, show_progress: bool,
+                timeout: float | None = None) -> RunResult:
     """:func:`~spikecodec.deploy.backends.lava_sim.run_lava` on the simulator with its checked
     arguments, ``spikes (batch, in, T)`` sharded over ``workers`` processes (module
-    docstring); ``chunk`` applies within each shard."""
+    docstring); ``chunk`` applies within each shard. A worker without a result ``timeout``
+    seconds after the start is :class:`LavaTimeoutError` (the workers are stopped as for any
+    failure)."""
     from spikecodec.deploy.backends.lava_sim import _terminate_cleanly
 
     _preload_lava()
@@ -112,7 +116,7 @@ def run_sharded(net: FixedPointNetwork, spikes: np.ndarray, *, workers: int, chu
                     writer.close()  # EOF on the reader once the worker is gone
                     running.append((shard, process, reader))
             guard.arm()  # raises Terminated now if a signal came while the workers started
-            stats = _collect(running, reported, show_progress)
+            stats = _collect(running, reported, show_progress, timeout)
         finally:
             guard.disarm()  # a signal while the workers stop waits until they have
             with _ignoring(signal.SIGINT):
@@ -155,18 +159,28 @@ def _work(net, spikes, shard: Shard, out, layers, writer, options) -> None:
     writer.close()
 
 
-def _collect(running, reported: set[int], show_progress: bool) -> dict:
+def _collect(running, reported: set[int], show_progress: bool,
+             timeout: float | None = None) -> dict:
     """Wait for every worker's report (adding its pid to ``reported``); merged stats, or
     :class:`WorkerError` for the first worker that failed, stopped on its own or died without
-    a report."""
+    a report, :class:`LavaTimeoutError` when ``timeout`` seconds pass first."""
     from tqdm.auto import tqdm
 
     stats = {"steps": 0, "seconds": 0.0, "runs": 0}
     pending = {reader: (shard, process) for shard, process, reader in running}
+    deadline = None if timeout is None else time.monotonic() + timeout
     with tqdm(total=len(pending), unit="shard", desc="lava workers",
               disable=not show_progress or None) as bar:
         while pending:
-            for reader in multiprocessing.connection.wait(list(pending)):
+            left = None if deadline is None else deadline - time.monotonic()
+            ready = multiprocessing.connection.wait(list(pending),
+                                                    None if left is None else max(left, 0.0))
+            if not ready:
+                names = ", ".join(str(shard) for shard, _ in pending.values())
+                raise LavaTimeoutError(f"no result from {names} within {timeout:g} s: the "
+                                       f"Lava runtime stopped answering (or needs a longer "
+                                       f"--lava-timeout); it was stopped")
+            for reader in ready:
                 shard, process = pending.pop(reader)
                 try:
                     status, message, details = reader.recv()
@@ -193,9 +207,63 @@ def _stop(running, reported: set[int]) -> None:
     for _, process, reader in running:
         process.join(STOP_SECONDS)
         if process.exitcode is None:
-            _signal(process.pid, signal.SIGKILL, group=True)
-            process.join()
+            _kill_group(process)
         reader.close()
+
+
+def _kill_group(process) -> None:
+    """SIGKILL a worker that did not stop, with its whole process group (Lava's processes
+    included), then remove the shared memory segments that group held: a killed Lava runtime
+    never unlinks its own, and its resource tracker dies with it. Only segments that a process
+    of this group had mapped or open are removed, never another run's."""
+    segments = set()
+    for pid in _group_members(process.pid):
+        segments |= _shm_paths(pid)
+    _signal(process.pid, signal.SIGKILL, group=True)
+    process.join()
+    for path in segments:
+        try:
+            os.unlink(path)
+        except OSError:  # already gone (unlinked by its owner before the kill)
+            pass
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The living processes of process group ``pgid`` (from /proc; empty elsewhere)."""
+    members = []
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                members.append(int(entry.name))
+    return members
+
+
+def _shm_paths(pid: int) -> set[str]:
+    """Paths under /dev/shm that process ``pid`` has mapped or open."""
+    found = set()
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            found |= {line.split(None, 5)[5].strip() for line in f
+                      if line.count(" ") >= 5 and "/dev/shm/" in line}
+    except OSError:
+        pass
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("/dev/shm/"):
+                found.add(target)
+    except OSError:
+        pass
+    return {path.removesuffix(" (deleted)") for path in found
+            if path.startswith("/dev/shm/") and not path.endswith(" (deleted)")}
 
 
 def _signal(pid: int, signum: int, *, group: bool) -> None:

@@ -87,7 +87,8 @@ LOIHI2_HELP = ("the loihi2 backend needs lava-loihi (Intel's Loihi 2 extension o
 
 def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
              probe: bool = False, show_progress: bool = False, gap: int | None = None,
-             chunk: int | None = None, workers: int = 1) -> RunResult:
+             chunk: int | None = None, workers: int = 1,
+             timeout: float | None = None) -> RunResult:
     """Run ``spikes (batch, in_features, T)`` through ``net`` in Lava; outputs aligned to input.
 
     Args:
@@ -106,6 +107,12 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
         workers: Lava runtimes running at once, each in its own process on a contiguous shard
             of the samples (:mod:`~spikecodec.deploy.backends.lava_parallel`); the same spikes
             for any value. ``1`` (default) runs here; more workers than samples use fewer.
+        timeout: seconds the caller waits for the runtime(s) to finish (``None``: as long as it
+            takes). With a timeout even one runtime runs in a worker process, so a runtime that
+            stops answering (a Lava process stuck or dead) ends in
+            :class:`~spikecodec.errors.LavaTimeoutError` after ``timeout`` seconds plus at most
+            :data:`~spikecodec.deploy.backends.lava_parallel.STOP_SECONDS` to stop it, with no
+            process left behind.
 
     Returns:
         ``RunResult(spikes (batch, out, T) uint8, layers or None, stats)`` with stats
@@ -122,6 +129,9 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
     batch, _, steps = spikes.shape
     chunk = batch if chunk is None else check_int("", "chunk", chunk, 1, None)
     workers = min(check_int("", "workers", workers, 1, None), batch)
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0
+                                    and math.isfinite(timeout)):
+        raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
     custom = [layer for layer in net.layers if not layer.standard]
     if target == "loihi2":
         _require_loihi2()
@@ -131,13 +141,14 @@ def run_lava(net: FixedPointNetwork, spikes: np.ndarray, *, target: str = "sim",
                 f"Loihi2HwCfg it needs a microcoded neuron (an NcProcessModel through "
                 f"lava-loihi), which spikecodec does not have yet; `spikecodec check --target "
                 f"loihi2` describes the mapping options, --backend lava-sim runs it on the CPU")
-        if workers > 1:
-            raise ConfigError(f"workers must be 1 on target loihi2 (one chip), got {workers}")
-    if workers > 1:
+        if workers > 1 or timeout is not None:
+            raise ConfigError(f"workers must be 1 and timeout unset on target loihi2 (one chip "
+                              f"from this process), got {workers} and {timeout}")
+    if workers > 1 or timeout is not None:
         from spikecodec.deploy.backends.lava_parallel import run_sharded
 
         return run_sharded(net, spikes, workers=workers, chunk=chunk, gap=gap, probe=probe,
-                           show_progress=show_progress)
+                           show_progress=show_progress, timeout=timeout)
     return run_chunks(net, spikes, chunk=chunk, gap=gap, probe=probe, target=target,
                       show_progress=show_progress)
 

@@ -35,8 +35,11 @@ def export_inputs(net: FixedPointNetwork, args: Any) -> tuple[Any, ExportInputs]
 
 
 def worker_options(args: Any) -> dict[str, Any]:
-    """The backend options of the command line's ``--workers``."""
-    return {"workers": args.workers} if args.workers else {}
+    """The lava-sim options of the command line's ``--workers`` and ``--lava-timeout``."""
+    options = {"workers": args.workers} if args.workers else {}
+    if getattr(args, "lava_timeout", None) is not None:
+        options["timeout"] = args.lava_timeout
+    return options
 
 
 def synaptic_ops(net: FixedPointNetwork, inputs: np.ndarray, layers: list[np.ndarray]
