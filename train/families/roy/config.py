@@ -55,7 +55,10 @@ class TrainConfig:
     seed: int = 0  # weights, shuffling and Poisson draws all derive from it
     checkpoint_every: int = 100  # batches between checkpoints (and at every epoch end)
     eval_batch_size: int = 1000
-    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    # torch CPU threads. 1, measured (benchmarks/reference_under_load.py --workload training,
+    # Roy AE 784-196-784): with another process on a core, 2 threads fell to 27-89 samples/s
+    # while 1 thread kept 363-658; 0 keeps torch's default
+    threads: int = 1
     device: str = "cpu"  # "cuda" trains on a GPU; spikes are drawn on the CPU either way
 
     def __post_init__(self) -> None:

@@ -68,7 +68,10 @@ class VDIBTrainConfig:
     seed: int = 0
     checkpoint_every: int | None = None  # batches between mid-epoch checkpoints; None: epoch ends
     eval_batch_size: int = 500
-    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    # torch CPU threads. 1, measured (benchmarks/reference_under_load.py --workload training,
+    # Roy AE 784-196-784): with another process on a core, 2 threads fell to 27-89 samples/s
+    # while 1 thread kept 363-658; 0 keeps torch's default
+    threads: int = 1
     device: str = "cpu"
 
     def __post_init__(self) -> None:
