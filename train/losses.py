@@ -36,7 +36,27 @@ class MembranePotentialLoss(torch.nn.Module):
                 f"got {tuple(voltage.shape)}, {tuple(output_spikes.shape)}, "
                 f"{tuple(target_spikes.shape)}"
             )
-        error = torch.sub(self.threshold * target_spikes, voltage)  # O[t] - V[t], O = Vth x
-        if self.xor_mask:
-            error = error * (target_spikes != output_spikes.detach())  # XOR of 0/1 spikes
-        return error.square().sum() * (0.5 / voltage.shape[0])
+        return _MaskedSquare.apply(voltage, output_spikes.detach(), target_spikes.detach(),
+                                   float(self.threshold), self.xor_mask)
+
+
+class _MaskedSquare(torch.autograd.Function):
+    """``1/(2B) sum E^2`` with ``E = mask * (Vth x - V)`` in three passes over the tensors, and
+    its gradient ``dL/dV = -E / B`` in one (autograd over the same expression takes about ten;
+    the loss is summed over every neuron and step of the output layer, the largest tensor of a
+    training step). The gradient is the same expression autograd derives: ``E`` is linear in
+    ``V`` with coefficient ``-mask``, and ``mask^2 = mask`` for 0/1 masks; spikes and targets
+    get no gradient (as before, where the mask was detached and the target is input)."""
+
+    @staticmethod
+    def forward(ctx, voltage, output_spikes, target_spikes, threshold: float, xor_mask: bool):
+        error = torch.mul(target_spikes, threshold).sub_(voltage)  # O[t] - V[t], O = Vth x
+        if xor_mask:
+            error.mul_(target_spikes != output_spikes)  # XOR of 0/1 spikes
+        ctx.save_for_backward(error)
+        return torch.linalg.vecdot(error.flatten(), error.flatten()) * (0.5 / voltage.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (error,) = ctx.saved_tensors
+        return error * (-grad / error.shape[0]), None, None, None, None

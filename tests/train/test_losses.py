@@ -41,3 +41,30 @@ def test_batch_mean():
 def test_shape_mismatch():
     with pytest.raises(InputError, match="share"):
         MembranePotentialLoss()(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), torch.zeros(1, 3, 2))
+
+
+@pytest.mark.parametrize("xor_mask", [True, False])
+def test_fused_loss_equals_the_autograd_expression(xor_mask):
+    """The fused forward/backward equals autograd over ``1/(2B) sum (mask (Vth x - V))^2``:
+    the same gradient bit for bit, the same value up to summation order; time-major views as
+    the models pass them."""
+    g = torch.Generator().manual_seed(3)
+    base = torch.randn(15, 8, 30, generator=g, dtype=torch.float64) * 2
+    target = (torch.rand(8, 30, 15, generator=g) < 0.3).double()
+    output = (torch.rand(15, 8, 30, generator=g) < 0.3).double().permute(1, 2, 0)
+    grads, values = [], []
+    for fused in (True, False):
+        v = base.clone().requires_grad_(True)
+        voltage = v.permute(1, 2, 0)
+        if fused:
+            loss = MembranePotentialLoss(1.5, xor_mask=xor_mask)(voltage, output, target)
+        else:
+            error = 1.5 * target - voltage
+            if xor_mask:
+                error = error * (target != output)
+            loss = error.square().sum() * (0.5 / 8)
+        loss.backward()
+        grads.append(v.grad)
+        values.append(loss.item())
+    assert torch.equal(grads[0], grads[1])
+    assert values[0] == pytest.approx(values[1], rel=1e-12)
