@@ -13,8 +13,8 @@ alternate in one run -- 1 and 2 threads, each with the machine otherwise quiet a
 other process keeps one core busy (a Python busy loop started and stopped by this script) --
 so every ratio is measured side by side. Reported: samples/s per setting (median of
 ``--repeats``), the busy/quiet ratio per thread count, and the load average; written to
-``benchmarks/results/reference_under_load.json`` (``training_under_load.json``). What else ran on the machine is not
-controlled: run it when ``uptime`` shows it quiet.
+``benchmarks/results/reference_under_load.json`` (``training_under_load.json``). What else
+ran on the machine is not controlled: run it when ``uptime`` shows it quiet.
 """
 from __future__ import annotations
 
