@@ -75,12 +75,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from spikecodec.deploy.hdf5 import read_hdf5
     from spikecodec.workflows.evaluate import export_inputs, run_export, worker_options
 
+    from spikecodec.workflows.spikefiles import file_inputs, probe_indices
+
     if args.out:
         check_target(args.out)
     net = read_hdf5(args.export)
-    family, inputs = export_inputs(net, args)
+    probe = probe_indices(net, args.probe)
+    if args.input:
+        family, inputs = None, file_inputs(net, args.input, samples=args.samples)
+    else:
+        family, inputs = export_inputs(net, args)
     arrays, report = run_export(net, family, inputs, backend=args.backend, show_progress=not
-                                args.no_progress, backend_options=worker_options(args))
+                                args.no_progress, backend_options=worker_options(args),
+                                probe=probe)
     print(report)
     if args.out:
         with atomic_path(args.out) as tmp, open(tmp, "wb") as fh:  # numpy adds no suffix
@@ -98,6 +105,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.out:
         check_target(args.out)
     net = read_hdf5(args.export)
+    if args.input:
+        from spikecodec.workflows.reports import format_file_evaluation
+        from spikecodec.workflows.spikefiles import evaluate_file, file_inputs
+
+        inputs = file_inputs(net, args.input, target=args.target, samples=args.samples)
+        metrics = evaluate_file(net, inputs, metric=args.metric or "spike_mse", backend=args.backend,
+                                show_progress=not args.no_progress,
+                                backend_options=worker_options(args))
+        print(format_file_evaluation(metrics, target=args.target))
+        if args.out:
+            write_json(args.out, metrics)
+        return 0
+    if args.target or args.metric:
+        from spikecodec.errors import InputError
+
+        raise InputError("--target and --metric score a spike file: give --input FILE too")
     metrics = evaluate_export(net, backend=args.backend, samples=args.samples,
                               split=args.split, dataset=args.dataset, data_dir=args.data_dir,
                               download=args.download, show_progress=not args.no_progress,
@@ -123,9 +146,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         report = loihi2_report(net)
         print(format_report(report))
         return 0 if report["ok"] else EXIT_MISMATCH
+    options = {"lava-sim": worker_options(args)}
+    if args.input:
+        from spikecodec.workflows.parity import check_file_parity
+        from spikecodec.workflows.spikefiles import file_inputs
+
+        inputs = file_inputs(net, args.input, samples=args.samples)
+        report, ok = check_file_parity(net, inputs, show_progress=not args.no_progress,
+                                       backend_options=options)
+        print(format_parity(report))
+        return 0 if ok else EXIT_MISMATCH
     family, inputs = export_inputs(net, args)
     report, ok = check_parity(net, family, inputs, show_progress=not args.no_progress,
-                              backend_options={"lava-sim": worker_options(args)})
+                              backend_options=options)
     print(format_parity(report))
     return 0 if ok else EXIT_MISMATCH
 
@@ -179,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--split", default="test", choices=["train", "test"])
         p.add_argument("--samples", type=_at_least(1), default=samples, metavar="N",
                        help=f"first N samples of the split (default {samples or 'all'})")
+        p.add_argument("--input", metavar="FILE", help="spikes (batch, neurons, time) from an "
+                       ".npy/.npz file instead of the export's dataset (0/1 values)")
         p.add_argument("--workers", type=_at_least(1), metavar="N", help="N Lava runtimes at once")
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -191,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--backend", default="reference", choices=backend_names())
         p.add_argument("--out", help=out)
         p.set_defaults(func=func)
+        if name == "run":
+            p.add_argument("--probe", nargs="+", metavar="LAYER", help="also save these "
+                           "layers' spikes (as probe/LAYER in the .npz)")
+        else:
+            from spikecodec.workflows.spikefiles import METRICS
+
+            p.add_argument("--target", metavar="FILE", help="with --input: target spikes of "
+                           "the output layer (default: the input spikes)")
+            p.add_argument("--metric", choices=METRICS, help="with --input: the score "
+                           "(default spike_mse)")
 
     check = sub.add_parser("check", help="parity of float/reference/Lava, or Loihi 2 resources",
                            description="Without --target: compare every layer of the float "
