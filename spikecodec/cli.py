@@ -64,8 +64,32 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.out:
         check_target(args.out)  # before the work, not after it
+    if args.format == "nir":
+        from spikecodec.workflows.interop import export_nir
+
+        graph, path = export_nir(args.run_dir, args.out, dt=args.dt)
+        kinds = ", ".join(f"{k} {type(v).__name__}" for k, v in graph.nodes.items())
+        print(f"NIR graph (dt = {args.dt:g}): {kinds}\nwrote {path}")
+        return 0
     net, path = export_run(args.run_dir, args.out)
     print(f"{net.summary()}\nwrote {path}")
+    return 0
+
+
+def cmd_import_nir(args: argparse.Namespace) -> int:
+    from spikecodec.workflows.interop import format_import, import_nir
+
+    spikes = None
+    if args.input:
+        from spikecodec.workflows.spikefiles import read_spike_file
+
+        spikes = read_spike_file(args.input)
+    result = import_nir(args.file, args.out, dt=args.dt, num_steps=args.steps, spikes=spikes,
+                        samples=args.samples, seed=args.seed)
+    print(format_import(result.report))
+    print(f"{result.net.summary()}\nwrote {result.path}")
+    if args.report:
+        write_json(args.report, result.report)
     return 0
 
 
@@ -199,10 +223,36 @@ def build_parser() -> argparse.ArgumentParser:
     common(quick, "run directory (default runs/quickstart-<time>)")
     quick.set_defaults(func=cmd_quickstart)
 
-    export = sub.add_parser("export", help="quantize a training run to a NetX HDF5 export")
-    export.add_argument("run_dir", help="run directory with config.toml and checkpoint.pt")
-    export.add_argument("--out", help="export path (default RUN_DIR/export.h5)")
+    export = sub.add_parser("export", help="quantize a training run to a NetX HDF5 export "
+                            "(or write a NIR graph)")
+    export.add_argument("run_dir", help="run directory with config.toml and checkpoint.pt "
+                        "(--format nir: or an export .h5)")
+    export.add_argument("--out", help="export path (default RUN_DIR/export.h5, or .nir)")
+    export.add_argument("--format", choices=["netx", "nir"], default="netx",
+                        help="netx: HDF5 for NetX (default); nir: a NIR graph (dense CUBA "
+                        "layers -> Linear + CubaLIF)")
+    export.add_argument("--dt", type=float, default=1e-4, help="NIR Euler step the time "
+                        "constants are written for (default 1e-4, snnTorch's)")
     export.set_defaults(func=cmd_export)
+
+    imp = sub.add_parser("import-nir", help="quantize a NIR graph to a NetX export",
+                         description="Read a NIR graph of Affine/Linear + CubaLIF/LIF/IF nodes "
+                         "(snnTorch, Norse, ...), quantize it to Loihi 2 fixed point, report "
+                         "per layer what rounding changed and the spike agreement with the "
+                         "graph's float simulation, and write a NetX export.")
+    imp.add_argument("file", help="a .nir file")
+    imp.add_argument("--out", required=True, help="the NetX export to write (.h5)")
+    imp.add_argument("--dt", type=float, default=1e-4, help="Euler step (default 1e-4, "
+                     "snnTorch's; Norse's default is 1e-3)")
+    imp.add_argument("--steps", type=_at_least(1), default=32, metavar="T",
+                     help="steps per sample of the export (default 32)")
+    imp.add_argument("--input", metavar="FILE", help="spikes to measure the agreement on "
+                     "(default: random Bernoulli(0.2) spikes)")
+    imp.add_argument("--samples", type=_at_least(1), default=100, metavar="N",
+                     help="random samples for the agreement (default 100)")
+    imp.add_argument("--seed", type=int, default=0, help="seed of the random samples")
+    imp.add_argument("--report", metavar="JSON", help="also write the report here")
+    imp.set_defaults(func=cmd_import_nir)
 
     def data_args(p: argparse.ArgumentParser, samples: int | None) -> None:
         p.add_argument("export", help="an export written by spikecodec (.h5)")
