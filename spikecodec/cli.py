@@ -93,6 +93,21 @@ def cmd_import_nir(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from spikecodec.workflows.bundle import make_bundle
+
+    spikes = None
+    if args.input:
+        from spikecodec.workflows.spikefiles import read_spike_file
+
+        spikes = read_spike_file(args.input)
+    path = make_bundle(args.export, args.dir, input_spikes=spikes)
+    print(f"wrote {path}/ (export.h5, run_export.py, README.md"
+          f"{', input.npy' if spikes is not None else ''}); on the target machine: "
+          f"python run_export.py --input SPIKES.npy --output out.npz")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -253,6 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--seed", type=int, default=0, help="seed of the random samples")
     imp.add_argument("--report", metavar="JSON", help="also write the report here")
     imp.set_defaults(func=cmd_import_nir)
+
+    bundle = sub.add_parser("bundle", help="a folder to copy to a Loihi 2 (INRC) machine",
+                            description="Write DIR (a new folder) with the export, a standalone "
+                            "run_export.py (lava, lava-dl, numpy, h5py only; Loihi2HwCfg when "
+                            "lava-loihi is present, else the CPU simulator) and a README.")
+    bundle.add_argument("export", help="an export (.h5)")
+    bundle.add_argument("dir", help="the folder to create (must not exist)")
+    bundle.add_argument("--input", metavar="FILE", help="spikes to include as input.npy")
+    bundle.set_defaults(func=cmd_bundle)
 
     def data_args(p: argparse.ArgumentParser, samples: int | None) -> None:
         p.add_argument("export", help="an export written by spikecodec (.h5)")
