@@ -7,6 +7,11 @@
     spikecodec eval EXPORT [--backend B] [--samples N] [--workers N] [--out RESULTS.json]
     spikecodec check EXPORT [--target loihi2] [--samples N] [--workers N]
     spikecodec sweep FAMILY [--trials N] [--workers N] [--seeds K] [--storage URL] [--out DIR]
+    spikecodec run|eval|check EXPORT --input SPIKES.npy [--target T.npy --metric M] [--probe L]
+    spikecodec export RUN_DIR|EXPORT --format nir [--out FILE.nir]
+    spikecodec import-nir FILE.nir --out EXPORT.h5 [--dt DT] [--steps T]
+    spikecodec bundle EXPORT DIR [--input SPIKES.npy]
+    spikecodec config FAMILY [--out FILE.toml]
 
 ``train`` takes one subcommand per registered model family (``spikecodec train -h`` lists
 them); every run writes config.toml, checkpoint.pt, metrics.csv, results.json and figures into
@@ -23,7 +28,7 @@ import argparse
 import sys
 
 from spikecodec import __version__
-from spikecodec.atomic import atomic_path, check_target, write_json
+from spikecodec.atomic import atomic_path, check_target, write_json, write_text
 from spikecodec.errors import BackendUnavailableError, SpikecodecError, Terminated
 
 EXIT_MISMATCH, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -90,6 +95,18 @@ def cmd_import_nir(args: argparse.Namespace) -> int:
     print(f"{result.net.summary()}\nwrote {result.path}")
     if args.report:
         write_json(args.report, result.report)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from spikecodec.workflows.configs import default_config_toml
+
+    text = default_config_toml(args.family)
+    if args.out:
+        write_text(args.out, text)
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
     return 0
 
 
@@ -268,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--seed", type=int, default=0, help="seed of the random samples")
     imp.add_argument("--report", metavar="JSON", help="also write the report here")
     imp.set_defaults(func=cmd_import_nir)
+
+    config = sub.add_parser("config", help="print a family's full default config (TOML)",
+                            description="The full default config of a model family as "
+                            "commented TOML, ready for --config.")
+    config.add_argument("family", choices=list(FAMILIES))
+    config.add_argument("--out", help="write it to this file instead")
+    config.set_defaults(func=cmd_config)
 
     bundle = sub.add_parser("bundle", help="a folder to copy to a Loihi 2 (INRC) machine",
                             description="Write DIR (a new folder) with the export, a standalone "
