@@ -83,6 +83,8 @@ def to_nir(net, *, dt: float = DT):
 
     from spikecodec import __version__
 
+    if not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
+        raise NIRError(f"dt must be a positive number, got {dt!r}")
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([net.in_features])})}
     edges: list[tuple[str, str]] = []
     previous = "input"

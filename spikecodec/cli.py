@@ -274,10 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "graph's float simulation, and write a NetX export.")
     imp.add_argument("file", help="a .nir file")
     imp.add_argument("--out", required=True, help="the NetX export to write (.h5)")
-    imp.add_argument("--dt", type=float, default=1e-4, help="Euler step (default 1e-4, "
-                     "snnTorch's; Norse's default is 1e-3)")
-    imp.add_argument("--steps", type=_at_least(1), default=32, metavar="T",
-                     help="steps per sample of the export (default 32)")
+    imp.add_argument("--dt", type=float, help="Euler step (default: the graph's metadata, "
+                     "else 1e-4, snnTorch's; Norse's default is 1e-3)")
+    imp.add_argument("--steps", type=_at_least(1), metavar="T", help="steps per sample of "
+                     "the export (default: the graph's metadata, else 32)")
     imp.add_argument("--input", metavar="FILE", help="spikes to measure the agreement on "
                      "(default: random Bernoulli(0.2) spikes)")
     imp.add_argument("--samples", type=_at_least(1), default=100, metavar="N",

@@ -52,13 +52,15 @@ def export_nir(source: str | Path, out: str | Path | None = None, *, dt: float =
     return graph, write_graph(graph, out)
 
 
-def import_nir(graph: Any, out: str | Path | None = None, *, dt: float = DT,
-               num_steps: int = 32, spikes: np.ndarray | None = None, samples: int = 100,
-               rate: float = 0.2, seed: int = 0) -> NIRImport:
+def import_nir(graph: Any, out: str | Path | None = None, *, dt: float | None = None,
+               num_steps: int | None = None, spikes: np.ndarray | None = None,
+               samples: int = 100, rate: float = 0.2, seed: int = 0) -> NIRImport:
     """Quantize a NIR graph (a ``nir.NIRGraph`` or a file) to a Loihi 2 fixed-point network,
     report per layer what rounding changed and how many spikes still agree with the graph's
     float simulation (on ``spikes``, or ``samples`` Bernoulli(``rate``) inputs of
-    ``num_steps`` steps drawn from ``seed``), and write it as a NetX export to ``out``."""
+    ``num_steps`` steps drawn from ``seed``), and write it as a NetX export to ``out``.
+    ``dt`` and ``num_steps`` default to the graph's metadata (graphs spikecodec writes carry
+    both), else 1e-4 (:data:`~spikecodec.deploy.nirgraph.DT`) and 32."""
     from spikecodec.deploy.backends import run
     from spikecodec.deploy.hdf5 import write_hdf5
     from spikecodec.deploy.layers import LAYER_KINDS
@@ -71,6 +73,12 @@ def import_nir(graph: Any, out: str | Path | None = None, *, dt: float = DT,
 
             check_target(out)  # before the work
         graph = read_graph(graph)
+    meta = getattr(graph, "metadata", None) or {}
+    if dt is None:
+        dt = float(meta["dt"]) if isinstance(meta.get("dt"), (int, float)) else DT
+    if num_steps is None:
+        stored = meta.get("num_steps")
+        num_steps = int(stored) if isinstance(stored, (int, np.integer)) and stored > 0 else 32
     layers = parse_graph(graph, dt=dt)
     check_stable(layers, dt)
     quantized, rounding = zip(*(LAYER_KINDS["dense"].from_nir(spec) for spec in layers))

@@ -54,9 +54,9 @@ def test_round_trip_of_the_golden_export_is_lossless(tmp_path, golden):
     assert {k: type(n).__name__ for k, n in graph.nodes.items()} == {
         "input": "Input", "encoder_linear": "Linear", "encoder_lif": "CubaLIF",
         "decoder_linear": "Linear", "decoder_lif": "CubaLIF", "output": "Output"}
-    assert graph.metadata.get("dt") == DT or "dt" not in graph.metadata  # nir may drop it
-    back = import_nir(graph, tmp_path / "back.h5", num_steps=net.num_steps,
-                      spikes=golden["input"])
+    assert graph.metadata["dt"] == DT and graph.metadata["num_steps"] == net.num_steps
+    back = import_nir(graph, tmp_path / "back.h5", spikes=golden["input"])
+    assert back.net.num_steps == net.num_steps and back.report["dt"] == DT
     for a, b, row in zip(net.layers, back.net.layers, back.report["layers"], strict=True):
         assert b.name == a.name and b.neuron == a.neuron and b.bias is None
         assert np.array_equal(a.weight, b.weight)
@@ -278,3 +278,24 @@ def test_unreadable_files_and_cli_errors(tmp_path, capsys):
     assert "cannot be read" in capsys.readouterr().err and not out.exists()
     assert main(["import-nir", str(tmp_path / "none.nir"), "--out", str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_export_format_nir_from_a_run_directory(tmp_path, capsys):
+    from spikecodec.train.families import FAMILIES
+
+    family = FAMILIES["roy-ae"]
+    settings = [a for s in family.smoke_settings for a in ("--set", s)]
+    run_dir = tmp_path / "run"
+    assert main(["train", "roy-ae", "--out", str(run_dir), "--no-progress", *settings]) == 0
+    capsys.readouterr()
+    assert main(["export", str(run_dir), "--format", "nir"]) == 0
+    assert f"wrote {run_dir / 'export.nir'}" in capsys.readouterr().out
+    graph = read_graph(run_dir / "export.nir")
+    net = read_hdf5(run_dir / "export.h5")
+    back = import_nir(graph, samples=4).net
+    assert all(np.array_equal(a.weight, b.weight) and a.neuron == b.neuron
+               for a, b in zip(net.layers, back.layers, strict=True))
+    assert main(["export", str(run_dir), "--format", "nir", "--dt", "0",
+                 "--out", str(tmp_path / "x.nir")]) == 2
+    assert "dt must be a positive number" in capsys.readouterr().err
+    assert not (tmp_path / "x.nir").exists()
