@@ -26,7 +26,8 @@ from pathlib import Path
 import nir
 import numpy as np
 import torch
-from _common import DEFAULT_DATA_DIR, REPO_ROOT, RESULTS_DIR, RUNS_DIR, environment, write_json_atomic
+from _common import (DEFAULT_DATA_DIR, REPO_ROOT, RESULTS_DIR, RUNS_DIR, environment,
+                     write_json_atomic)
 
 from spikecodec.deploy.backends import run
 from spikecodec.deploy.hdf5 import read_hdf5
@@ -164,7 +165,7 @@ def part_b(data_dir: Path, samples: int, steps: int, iters: int, work: Path) -> 
     return {
         "network": "784 -> 128 -> 10 (snnTorch Synaptic, alpha 0.5/0.8, beta 0.9/0.95)",
         "training": {"iterations": iters, "batch": 64, "steps": steps, "lr": 2e-3,
-                     "seconds": train_seconds, "loss_last": float(loss)},
+                     "seconds": train_seconds, "loss_last": float(loss.detach())},
         "samples": samples,
         "rounding": result.report["layers"],
         "fixed_vs_snntorch_output": agree(ref.spikes, source),

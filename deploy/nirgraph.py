@@ -32,7 +32,7 @@ the voltage) -- raise :class:`~spikecodec.errors.NIRError` naming the node. Each
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

@@ -1,8 +1,8 @@
 """The public Python API: what the ``spikecodec`` command does, as functions.
 
 Everything here is also importable from the package itself (``spikecodec.train_model``,
-``spikecodec.quantize``, ...; ``spikecodec.train`` is the training subpackage), loaded lazily on first use so that ``import spikecodec`` stays
-cheap (no torch, no Lava). A typical session::
+``spikecodec.quantize``, ...; ``spikecodec.train`` is the training subpackage), loaded lazily
+on first use so that ``import spikecodec`` stays cheap (no torch, no Lava). A typical session::
 
     import spikecodec as sc
 

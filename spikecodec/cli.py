@@ -166,7 +166,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from spikecodec.workflows.spikefiles import evaluate_file, file_inputs
 
         inputs = file_inputs(net, args.input, target=args.target, samples=args.samples)
-        metrics = evaluate_file(net, inputs, metric=args.metric or "spike_mse", backend=args.backend,
+        metrics = evaluate_file(net, inputs, metric=args.metric or "spike_mse",
+                                backend=args.backend,
                                 show_progress=not args.no_progress,
                                 backend_options=worker_options(args))
         print(format_file_evaluation(metrics, target=args.target))
