@@ -89,6 +89,13 @@ def import_nir(graph: Any, out: str | Path | None = None, *, dt: float | None = 
         spikes = (rng.random((samples, layers[0].in_features, num_steps)) < rate).astype(np.uint8)
         drawn = f"{samples} samples of Bernoulli({rate}) spikes, seed {seed}"
     else:
+        from spikecodec.errors import InputError
+        from spikecodec.workflows.spikefiles import check_spikes
+
+        spikes = check_spikes(spikes, "input spikes")
+        if spikes.shape[1] != layers[0].in_features:
+            raise InputError(f"input spikes: {spikes.shape[1]} neurons, but the NIR graph "
+                             f"takes {layers[0].in_features}")
         drawn = f"{len(spikes)} samples from a spike file"
         num_steps = int(spikes.shape[2])
     report = {"source": source, "dt": dt, "inputs": drawn, "layers": list(rounding)}

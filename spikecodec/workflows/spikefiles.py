@@ -143,6 +143,11 @@ def evaluate_file(net: FixedPointNetwork, inputs: ExportInputs, *, metric: str =
     if metric not in METRICS:
         raise InputError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     n = len(inputs.spikes)
+    expected = (n, net.out_features, int(inputs.spikes.shape[2]))
+    if tuple(np.shape(inputs.target)) != expected:
+        raise InputError(f"the target has shape {tuple(np.shape(inputs.target))} but the "
+                         f"network's output is {expected}; give --target spikes of the output "
+                         f"layer's shape")
     tic = time.perf_counter()
     result = run(net, inputs.spikes, backend=backend, probe=True, show_progress=show_progress,
                  **(backend_options or {}))

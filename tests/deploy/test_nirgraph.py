@@ -299,3 +299,13 @@ def test_export_format_nir_from_a_run_directory(tmp_path, capsys):
                  "--out", str(tmp_path / "x.nir")]) == 2
     assert "dt must be a positive number" in capsys.readouterr().err
     assert not (tmp_path / "x.nir").exists()
+
+
+def test_agreement_spikes_must_fit_the_graph():
+    from spikecodec.errors import InputError
+
+    graph = to_nir(read_hdf5(ROY / "export.h5"))
+    with pytest.raises(InputError, match="input spikes: 5 neurons, but the NIR graph takes 64"):
+        import_nir(graph, spikes=np.zeros((2, 5, 15), np.uint8))
+    with pytest.raises(InputError, match="must be 0 or 1"):
+        import_nir(graph, spikes=np.full((2, 64, 15), 3))

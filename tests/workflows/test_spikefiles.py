@@ -157,3 +157,14 @@ def test_check_with_input_compares_every_engine(spike_file, tmp_path, capsys,
     assert "lava-sim" in out and not any(line.startswith("float ") for line in out.splitlines())
     assert "float: no training model for this export's model kind; skipped" in out
     assert "100.000%" in out
+
+
+def test_a_target_of_the_wrong_shape_is_refused_before_running(tmp_path, golden):
+    from spikecodec.workflows.spikefiles import evaluate_file
+
+    net = read_hdf5(ROY / "export.h5")
+    inputs = file_inputs(net, ROY / "golden.npz", samples=2)
+    bad = inputs._replace(target=np.zeros((2, 10, 15), np.uint8))
+    with pytest.raises(InputError, match=r"target has shape \(2, 10, 15\) but the network's "
+                                         r"output is \(2, 64, 15\)"):
+        evaluate_file(net, bad)
