@@ -82,6 +82,15 @@ def part_a(run_dir: Path, samples: int, work: Path) -> dict:
     def mse(spikes):
         return float(image_mse(images, torch.as_tensor(spikes, dtype=torch.float32)).mean())
 
+    from spikecodec.train.plots import reconstruction_grid
+
+    side = int(round(np.sqrt(net.out_features)))
+    reconstruction_grid([("image", np.asarray(inputs.target)[:8]),
+                         ("ours (float)", float_model[:8].sum(-1)),
+                         ("snnTorch", snn[:8].sum(-1)), ("Norse", nrs[:8].sum(-1))],
+                        (side, side), RESULTS_DIR / "nir_interop_reconstructions.png",
+                        title="our MNIST export as NIR, simulated by snnTorch and Norse "
+                              "(output spike counts)")
     return {
         "network": " -> ".join([str(net.in_features)] + [str(layer.out_features)
                                                          for layer in net.layers]),
@@ -157,6 +166,12 @@ def part_b(data_dir: Path, samples: int, steps: int, iters: int, work: Path) -> 
     tic = time.perf_counter()
     lava = run(result.net, x, backend="lava-sim", probe=True)
     lava_seconds = time.perf_counter() - tic
+    from spikecodec.train.plots import raster
+
+    raster([("snnTorch (float)", source[0]), ("Loihi fixed point", ref.spikes[0]),
+            ("differences", (source[0] != ref.spikes[0]).astype(np.uint8))],
+           RESULTS_DIR / "nir_interop_raster.png",
+           title=f"snnTorch-written graph, imported: output layer, test digit {labels[0]}")
     lava_equal = [bool(np.array_equal(a, b)) for a, b in zip(ref.layers, lava.layers,
                                                              strict=True)]
     samples_equal = int(np.all([(a == b).reshape(samples, -1).all(1)
