@@ -6,7 +6,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.spikecodec-setup
 PY := $(VENV)/bin/python
 
-.PHONY: setup quickstart test test-all bench lint clean-venv
+.PHONY: setup quickstart test test-all bench lint clean-venv docs
 
 setup: $(STAMP)
 
@@ -22,6 +22,12 @@ test: setup
 
 test-all: setup
 	$(PY) -m pytest -q -m "" 
+
+# API reference from the docstrings (pdoc) into build/docs/ (open build/docs/index.html)
+DOC_MODULES := spikecodec spikecodec.api spikecodec.errors spikecodec.deploy spikecodec.train \
+	spikecodec.workflows spikecodec.lava_procs
+docs: setup
+	$(PY) -m pdoc -o build/docs $(DOC_MODULES)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -38,6 +38,11 @@ class ExportError(SpikecodecError, ValueError):
     """An export file is missing, corrupt, truncated, foreign, or holds invalid values."""
 
 
+class NIRError(SpikecodecError, ValueError):
+    """A NIR graph cannot be read, written or mapped to Loihi 2 (unsupported node, cycle,
+    mismatched shapes, non-finite parameters); the message names the node or layer."""
+
+
 class TrainingError(SpikecodecError, RuntimeError):
     """Training cannot go on (e.g. a loss turned NaN or infinite); says at which epoch and batch."""
 

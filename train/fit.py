@@ -241,6 +241,7 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
             if main:
                 write_text(run_dir / METRICS,
                            _metrics_csv(history, epoch_seconds, epoch_metrics, n_batches))
+                write_tensorboard(run_dir, history, epoch_seconds, epoch_metrics, n_batches)
             if not show_progress and main:
                 log(f"{plan.desc} epoch {epoch + 1}/{plan.epochs}: {seconds:.1f} s"
                     + "".join(f", {k} {v:.4g}" for k, v in means.items()))
@@ -259,6 +260,52 @@ def _epoch_means(history: dict[str, list[float]], per_epoch: int, epoch: int = -
         chunk = values[lo:lo + per_epoch]
         out[key] = sum(chunk) / len(chunk) if chunk else math.nan
     return out
+
+
+def tensorboard_available() -> bool:
+    """Whether TensorBoard logs are written: the ``tensorboard`` package is installed and
+    ``$SPIKECODEC_TENSORBOARD`` is not ``0``."""
+    import os
+    from importlib.util import find_spec
+
+    return os.environ.get("SPIKECODEC_TENSORBOARD", "1") != "0" and \
+        find_spec("tensorboard") is not None
+
+
+def write_tensorboard(run_dir: Path, history: dict[str, list[float]],
+                      epoch_seconds: list[float], epoch_metrics: list[dict[str, float]],
+                      per_epoch: int) -> Path | None:
+    """``RUN_DIR/tensorboard/events.out.tfevents.spikecodec``: the rows of ``metrics.csv`` as
+    TensorBoard scalars (``train/<metric>`` per epoch, ``epoch/seconds``), when TensorBoard is
+    installed. The file is rewritten whole each epoch from the run's history and replaced
+    atomically, so a resumed run logs every epoch once. ``tensorboard --logdir runs/``."""
+    if not tensorboard_available():
+        return None
+    import shutil
+    import tempfile
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    from spikecodec.atomic import atomic_path
+
+    target = run_dir / "tensorboard" / "events.out.tfevents.spikecodec"
+    target.parent.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="spikecodec-tb-") as tmp:
+        writer = SummaryWriter(log_dir=tmp)
+        try:
+            for e, seconds in enumerate(epoch_seconds):
+                row = {**_epoch_means(history, per_epoch, e),
+                       **(epoch_metrics[e] if e < len(epoch_metrics) else {})}
+                writer.add_scalar("epoch/seconds", seconds, e + 1)
+                for key, value in row.items():
+                    if isinstance(value, (int, float)) and math.isfinite(value):
+                        writer.add_scalar(f"train/{key}", float(value), e + 1)
+        finally:
+            writer.close()
+        (event,) = Path(tmp).glob("events.out.tfevents.*")
+        with atomic_path(target) as out:
+            shutil.copyfile(event, out)
+    return target
 
 
 def _metrics_csv(history: dict[str, list[float]], epoch_seconds: list[float],

@@ -71,8 +71,6 @@ class DenseLayer:
 
     kind: ClassVar[str] = "dense"  # also its NetX type in /layer/{i}/type
     standard: ClassVar[bool] = True  # NetX builds it
-    to_nir: ClassVar[Any] = None  # issue 13
-    from_nir: ClassVar[Any] = None
 
     name: str
     weight: np.ndarray  # (out_features, in_features) integers in [-256, 254]
@@ -209,6 +207,60 @@ class DenseLayer:
                            input_message_bits=0, bias=bias, name=self.name)
         return block.inp, block.out
 
+    # ------------------------------------------------------------------ NIR
+    def to_nir(self, *, dt: float) -> list[tuple[str, Any]]:
+        """``Linear`` + ``CubaLIF`` in the layer's integer units, whose Euler step of ``dt`` is
+        this neuron without Loihi's rounding (:mod:`spikecodec.deploy.nirgraph`)."""
+        from spikecodec.deploy.nirgraph import dense_nodes
+
+        n = self.neuron
+        return dense_nodes(self.name, self.weight, self.bias, n.i_decay, n.v_decay,
+                           n.v_th_mant, dt=dt)
+
+    @classmethod
+    def from_nir(cls, spec) -> tuple[DenseLayer, dict[str, Any]]:
+        """Quantize a float layer (:class:`~spikecodec.deploy.nirgraph.FloatCuba`) to Loihi
+        fixed point; return the layer and what rounding changed. Where the graph's own units
+        are already Loihi integers (one threshold, integral weights and biases in range: e.g.
+        a graph spikecodec wrote), they are kept as they are (lossless); otherwise ``vThMant``
+        is the largest that keeps every weight in 8 bits and every bias in 13."""
+        du_f = (1.0 - spec.alpha) * DECAY_MAX
+        dv_f = (1.0 - spec.beta) * DECAY_MAX
+        du = int(np.clip(round(du_f), DECAY_MIN, DECAY_MAX))
+        dv = int(np.clip(round(dv_f), DECAY_MIN, DECAY_MAX))
+        w_norm, b_norm = spec.normalised
+        weight, bias, vth = _integral_units(spec)
+        lossless = weight is not None
+        if not lossless:
+            w_max = float(np.abs(w_norm).max())
+            b_max = float(np.abs(b_norm).max())
+            caps = [V_TH_MANT_MAX]
+            if w_max > 0:
+                caps.append(int(WEIGHT_MAX // w_max))
+            if b_max > 0:
+                caps.append(int(BIAS_MAX // b_max))
+            vth = max(V_TH_MANT_MIN, min(caps))
+            weight = 2 * np.rint(w_norm * vth / 2)  # even mantissas: 8 bits with the exponent
+            bias = np.rint(b_norm * vth)
+        clipped = int(((weight < WEIGHT_MIN) | (weight > WEIGHT_MAX)).sum()
+                      + ((bias < BIAS_MIN) | (bias > BIAS_MAX)).sum())
+        weight = np.clip(weight, WEIGHT_MIN, WEIGHT_MAX).astype(np.int64)
+        bias = np.clip(bias, BIAS_MIN, BIAS_MAX).astype(np.int64)
+        w_err = np.abs(weight / vth - w_norm)
+        layer = cls(name=spec.name, weight=weight,
+                    neuron=CubaNeuron(i_decay=du, v_decay=dv, v_th_mant=int(vth)),
+                    bias=bias if np.any(bias) else None).validate()
+        report = {
+            "layer": spec.name, "nodes": list(spec.nodes), "lossless_units": lossless,
+            "i_decay": {"exact": du_f, "used": du}, "v_decay": {"exact": dv_f, "used": dv},
+            "v_th_mant": int(vth),
+            "weights_changed": float((w_err > 1e-9).mean()),
+            "weight_max_error": float(w_err.max()),  # in units of the threshold
+            "bias_max_error": float(np.abs(bias / vth - b_norm).max()),
+            "clipped": clipped,
+        }
+        return layer, report
+
     # ------------------------------------------------------------------ Loihi 2 check
     def loihi2_check(self, *, num_steps: int) -> dict[str, Any]:
         """A standard CUBA LIF on Loihi 2: every field against its register."""
@@ -239,6 +291,21 @@ class DenseLayer:
                 "bits": fields, "cores": core_estimate(self.out_features, w.size),
                 "mapping": "netx Dense + CUBA LIF (standard Loihi 2 neuron)", "standard": True,
                 "problems": bit_problems(fields), "warnings": warnings}
+
+
+def _integral_units(spec) -> tuple[Any, Any, int]:
+    """``(weight, bias, vThMant)`` when a float layer's own units are Loihi integers in range
+    (one threshold, integral weights and biases), else ``(None, None, 0)``."""
+    if np.any(spec.threshold != spec.threshold[0]):
+        return None, None, 0
+    th, w, b = float(spec.threshold[0]), spec.weight, spec.bias
+    rw, rb = np.rint(w), np.rint(b)
+    if (th != round(th) or not V_TH_MANT_MIN <= th <= V_TH_MANT_MAX
+            or np.abs(w - rw).max() > 1e-6 or np.abs(b - rb).max() > 1e-6
+            or rw.min() < WEIGHT_MIN or rw.max() > WEIGHT_MAX or signed_bits(rw) > WEIGHT_BITS
+            or rb.min() < BIAS_MIN or rb.max() > BIAS_MAX):
+        return None, None, 0
+    return rw, rb, int(th)
 
 
 @dataclass(frozen=True)

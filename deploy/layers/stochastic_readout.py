@@ -70,7 +70,8 @@ class StochasticReadoutLayer:
 
     kind: ClassVar[str] = "stochastic_readout"
     standard: ClassVar[bool] = False  # our Lava process, not a NetX block
-    to_nir: ClassVar[Any] = None  # issue 13
+    # NIR has no stochastic neuron: spikecodec.deploy.nirgraph.to_nir refuses this kind by name
+    to_nir: ClassVar[Any] = None
     from_nir: ClassVar[Any] = None
 
     name: str

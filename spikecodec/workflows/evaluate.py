@@ -97,28 +97,35 @@ def evaluate_export(net: FixedPointNetwork, *, backend: str = "reference",
 
 def run_export(net: FixedPointNetwork, family, inputs: ExportInputs, *,
                backend: str = "reference", show_progress: bool = False,
-               backend_options: dict[str, Any] | None = None
+               backend_options: dict[str, Any] | None = None,
+               probe: tuple[int, ...] | list[int] = ()
                ) -> tuple[dict[str, np.ndarray], str]:
     """Run ``inputs`` on ``backend`` (with its ``backend_options``); return the arrays worth
-    saving (input and output spikes, the host's estimates and their reference where the family
-    decodes, labels) and a report. An export without its host decoder still gives its spikes
-    (the report says why no estimates)."""
+    saving (input and output spikes, ``probe/<layer>`` spikes of the layers at the indices
+    ``probe``, the host's estimates and their reference where the family decodes, labels) and
+    a report. An export without its host decoder still gives its spikes (the report says why
+    no estimates); ``family=None`` (inputs from a spike file) decodes nothing."""
     from spikecodec.errors import ExportError
 
     n = len(inputs.spikes)
     tic = time.perf_counter()
     result = run(net, inputs.spikes, backend=backend, show_progress=show_progress,
-                 **(backend_options or {}))
+                 probe=bool(probe), **(backend_options or {}))
     seconds = time.perf_counter() - tic
     lines = [f"{backend}: {n} {inputs.description} samples x {net.num_steps} steps in "
              f"{seconds:.2f} s ({n / seconds:.1f} samples/s); output spikes per sample "
              f"{result.spikes.sum() / n:.1f}"]
     arrays = {"input": np.asarray(inputs.spikes, dtype=np.uint8), "output": result.spikes}
+    for i in probe:
+        name = net.layers[i].name
+        arrays[f"probe/{name}"] = result.layers[i]
+        lines.append(f"probe {name}: {result.layers[i].sum() / n:.1f} spikes per sample")
+    decoded = None
     try:
-        decoded = family.decode(net, inputs, result.spikes)
+        if family is not None:
+            decoded = family.decode(net, inputs, result.spikes)
     except ExportError as err:
         lines.append(f"no decoder: {err}")
-        decoded = None
     if decoded is not None:
         scores = family.score(net, inputs, result.spikes)
         lines.append(f"decoded on the host: {len(decoded)} estimates of shape "

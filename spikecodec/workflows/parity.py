@@ -129,3 +129,20 @@ def check_parity(net: FixedPointNetwork, family, inputs, *, show_progress: bool 
     ok = all(layer["agreement"] == 1.0 for row in report["engines"]
              if row["engine"] in family.exact_engines for layer in row["layers"])
     return report, ok
+
+
+def check_file_parity(net: FixedPointNetwork, inputs, *, show_progress: bool = False,
+                      backend_options: dict[str, dict[str, Any]] | None = None
+                      ) -> tuple[dict[str, Any], bool]:
+    """Parity of a spike file's ``inputs`` on every engine, scored by spikes per sample (a file
+    carries no task); the float row where the export names a family here. ``ok`` as
+    :func:`check_parity`: the family's exact engines (reference and lava-sim for an export of
+    no family) agree with the reference on every layer."""
+    metric = ("spikes/sample", lambda spikes: float(spikes.sum()) / len(spikes))
+    report = parity_report(net, inputs.spikes, metric=metric, show_progress=show_progress,
+                           backend_options=backend_options)
+    kind = net.metadata.model_kind
+    exact = FAMILIES[kind].exact_engines if kind in FAMILIES else ("reference", "lava-sim")
+    ok = all(layer["agreement"] == 1.0 for row in report["engines"]
+             if row["engine"] in exact for layer in row["layers"])
+    return report, ok

@@ -64,6 +64,18 @@ def format_evaluation(metrics: dict[str, Any], training: list[tuple[str, dict[st
     return "\n".join(lines)
 
 
+def format_file_evaluation(metrics: dict[str, Any], *, target: Any = None) -> str:
+    """An evaluation of a spike file (:func:`spikecodec.workflows.spikefiles.evaluate_file`)."""
+    metric = metrics["metric"]
+    against = f"target {target}" if target else "the input spikes (no --target)"
+    spikes = ", ".join(f"{k} {v:.1f}" for k, v in metrics["spikes_per_sample"].items())
+    return "\n".join([
+        f"{metrics['backend']} on {metrics['samples']} samples of {metrics['data']}: "
+        f"{metrics['samples_per_second']:.1f} samples/s",
+        f"{metric} against {against}: {metrics[metric]:.4f}",
+        f"spikes per sample: {spikes}"])
+
+
 # metrics shown as columns by format_evaluation (besides any *_accuracy)
 _SCORE_KEYS = ("mse", "spike_mse", "readout_spikes_per_sample")
 

@@ -110,3 +110,35 @@ def test_on_epoch_sees_every_epochs_means_and_can_stop_the_run(tmp_path):
     seen.clear()
     _train(family, tmp_path / "c")  # outside the block the hook is gone
     assert seen == []
+
+
+def test_tensorboard_scalars_match_metrics_csv_and_resume_logs_each_epoch_once(tmp_path,
+                                                                              monkeypatch):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    family = FAMILIES["roy-ae"]
+    with monkeypatch.context() as patch:
+        patch.setattr(fit_module, "progress", _Interrupt(after=5))  # stop in epoch 2
+        with pytest.raises(KeyboardInterrupt):
+            _train(family, tmp_path / "run", ["train.checkpoint_every=1"])
+    _train(family, tmp_path / "run", resume=str(tmp_path / "run"))
+    events = list((tmp_path / "run" / "tensorboard").iterdir())
+    assert [p.name for p in events] == ["events.out.tfevents.spikecodec"]
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    with open(tmp_path / "run" / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    metric = next(k for k in rows[0] if k not in ("epoch", "seconds"))
+    scalars = acc.Scalars(f"train/{metric}")
+    assert [s.step for s in scalars] == [1, 2]  # each epoch once, also after the resume
+    assert [s.value for s in scalars] == pytest.approx([float(r[metric]) for r in rows],
+                                                       rel=1e-5)
+    assert [s.step for s in acc.Scalars("epoch/seconds")] == [1, 2]
+
+
+def test_no_tensorboard_log_when_switched_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPIKECODEC_TENSORBOARD", "0")
+    _train(FAMILIES["roy-ae"], tmp_path / "run")
+    assert (tmp_path / "run" / "metrics.csv").is_file()
+    assert not (tmp_path / "run" / "tensorboard").exists()
