@@ -108,41 +108,85 @@ def _cpu_has_fast_bf16() -> bool:
         return False
 
 
-class _SpikeLinear(torch.autograd.Function):
-    """``z = x @ w.T`` for binary spikes ``x (..., in)`` and quantized weights ``w (out, in)``.
+def _spike_gemm_forward(x: torch.Tensor, w: torch.Tensor, scale: int, state: torch.dtype
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x2, a)`` for binary spikes ``x (..., in)`` and quantized weights ``w (out, in)``:
+    ``x2`` the spikes as int8 ``(rows, in)`` (kept for the backward), ``a`` the synaptic input
+    ``(rows, out)`` as integers in state units of dtype ``state`` (the CUBA step's input).
 
-    Forward is exact: on the CPU an int8 GEMM of the spikes and the halved even mantissas
-    (``[-128, 127]``, int32 accumulation), ~4x faster than float32 here; elsewhere float32, exact
-    while row sums stay below 2^24. Backward GEMMs run in bfloat16 (float32 accumulation) when
-    ``bf16_grads`` and the CPU has native bf16, else in float32.
-    """
+    Exact: on the CPU an int8 GEMM of the spikes and the halved even mantissas (``[-128,
+    127]``, int32 sums), ~4x faster than float32 here; the sum ``acc`` of half mantissas is
+    ``z scale / 2`` in real units ``z``, so the state units ``z scale 2^6`` are ``acc << 7`` (one
+    in-place pass). Elsewhere float32, exact while row sums stay below 2^24."""
+    x2 = x.detach().reshape(-1, x.shape[-1]).to(torch.int8)  # 0/1 spikes, 4x less to keep
+    if x.device.type == "cpu":
+        half_mant = torch.round(w.detach() * (scale / 2)).to(torch.int8)
+        acc = torch._int_mm(x2, half_mant.t().contiguous())
+        acc = acc if state == torch.int32 else acc.to(state)
+        return x2, acc.bitwise_left_shift_(STATE_EXP + 1)
+    z = x2.to(w.dtype) @ w.detach().t()
+    return x2, torch.mul(z, scale << STATE_EXP).to(state)
 
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, w: torch.Tensor, scale: int, bf16_grads: bool):
-        shape = x.shape
-        x2 = x.detach().reshape(-1, shape[-1]).to(torch.int8)  # 0/1 spikes, 4x less to keep
-        if x.device.type == "cpu":
-            half_mant = torch.round(w.detach() * (scale / 2)).to(torch.int8)
-            acc = torch._int_mm(x2, half_mant.t().contiguous())
-            z = acc.to(w.dtype).mul_(2.0 / scale)
-        else:
-            z = x2.to(w.dtype) @ w.detach().t()
-        ctx.save_for_backward(x2, w)
-        ctx.bf16 = bf16_grads and x.device.type == "cpu" and _cpu_has_fast_bf16()
-        ctx.in_shape = shape
-        return z.reshape(*shape[:-1], w.shape[0])
 
-    @staticmethod
-    def backward(ctx, grad_z: torch.Tensor):
-        x2, w = ctx.saved_tensors
-        g = grad_z.reshape(-1, w.shape[0])
-        dtype = torch.bfloat16 if ctx.bf16 else w.dtype
-        g_lp = g.to(dtype)
-        grad_w = (g_lp.t() @ x2.to(dtype)).to(w.dtype)
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            grad_x = (g_lp @ w.to(dtype)).to(w.dtype).reshape(ctx.in_shape)
-        return grad_x, grad_w, None, None
+def _spike_gemm_backward(ctx_bf16: bool, x2: torch.Tensor, w: torch.Tensor, g: torch.Tensor,
+                         in_shape: torch.Size, need_x: bool):
+    """``(grad_x, grad_w)`` of ``z = x @ w.T`` from ``g = dL/dz (rows, out)``; the GEMMs in
+    bfloat16 (float32 accumulation) when ``ctx_bf16``."""
+    dtype = torch.bfloat16 if ctx_bf16 else w.dtype
+    g_lp = g.to(dtype)
+    grad_w = (g_lp.t() @ x2.to(dtype)).to(w.dtype)
+    grad_x = (g_lp @ w.to(dtype)).to(w.dtype).reshape(in_shape) if need_x else None
+    return grad_x, grad_w
+
+
+def _use_bf16(bf16_grads: bool, x: torch.Tensor) -> bool:
+    return bf16_grads and x.device.type == "cpu" and _cpu_has_fast_bf16()
+
+
+def _lif_forward(a: torch.Tensor, cfg: CubaConfig, dtype: torch.dtype
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes and pre-reset voltage ``(time, batch, n)`` in ``dtype`` (real units) of the exact
+    integer CUBA neuron driven by ``a`` (state units, int32 or int64, time-major). Each step's
+    integers are written straight into the float outputs (one conversion pass, no second
+    copy); ``1 / state_scale`` is a power of two, so the scaling is exact."""
+    p = cfg.fixed_point()
+    zeros = torch.zeros_like(a[0])
+    state = CubaState(zeros, zeros)
+    voltages = torch.empty(a.shape, dtype=dtype, device=a.device)
+    spikes = torch.empty(a.shape, dtype=dtype, device=a.device)
+    for t in range(a.shape[0]):
+        state, voltages[t], spikes[t] = cuba_step(state, a[t], p)
+    return spikes, voltages.mul_(1.0 / cfg.state_scale)
+
+
+def _lif_backward(v: torch.Tensor, s: torch.Tensor, cfg: CubaConfig, grad_s, grad_v):
+    """``dL/dz`` of the CUBA neuron (BPTT, sigmoid surrogate, reset not differentiated) from
+    ``dL/ds`` and ``dL/dv`` (either may be None); None when both are."""
+    if grad_s is None and grad_v is None:
+        return None
+    keep_u = 1.0 - round(cfg.current_decay * DECAY_SCALE) / DECAY_SCALE
+    keep_v = 1.0 - round(cfg.voltage_decay * DECAY_SCALE) / DECAY_SCALE
+    th = cfg.v_th_mant / cfg.scale
+    k = cfg.surrogate_slope
+    if grad_s is None:
+        direct = grad_v  # dL/dv[t] through v[t] only
+    else:
+        sig = torch.sigmoid((v - th).mul_(k))
+        direct = sig.mul_(1.0 - sig).mul_(grad_s).mul_(k)  # through s[t]: surrogate
+        if grad_v is not None:
+            direct.add_(grad_v)
+    carry = s.mul(-keep_v).add_(keep_v)  # dv[t+1]/dv[t]; the reset is not differentiated
+    grad_v_total = torch.empty_like(v)
+    gv = torch.zeros_like(v[0])
+    for t in range(v.shape[0] - 1, -1, -1):
+        gv = torch.addcmul(direct[t], carry[t], gv, out=grad_v_total[t])  # total dL/dv[t]
+    if keep_u == 0.0:  # u[t] = z[t]: dL/dz = dL/dv
+        return grad_v_total
+    grad_z = torch.empty_like(v)
+    gu = torch.zeros_like(v[0])
+    for t in range(v.shape[0] - 1, -1, -1):
+        gu = torch.add(grad_v_total[t], gu, alpha=keep_u, out=grad_z[t])  # dL/du[t]
+    return grad_z
 
 
 def state_fits_int32(a_max: float, p: CubaParams, steps: int) -> bool:
@@ -152,7 +196,8 @@ def state_fits_int32(a_max: float, p: CubaParams, steps: int) -> bool:
     Proof: ``|rstz(x, k)| <= |x| k / 4096``, so ``|u_t| <= a_max sum_j q_u^j`` with ``q_u = 1 -
     du/4096``: at most ``a_max / (1 - q_u)`` (``du > 0``) and at most ``steps a_max``; the same
     for ``v`` with ``q_v`` on top of ``|u|``'s bound. Intermediate sums (``rstz(v) + u``) are the
-    next ``|v|``, within the bound; ``rstz``'s int32 path is exact below 2^31."""
+    next ``|v|``, within the bound; ``rstz``'s int32 path is exact below 2^31; the GEMM's int32
+    sums (``acc << 7 = a``) are within ``a_max`` too."""
     def bound(per_step: float, d: int) -> float:
         geometric = per_step * DECAY_SCALE / d if d > 0 else math.inf
         return min(geometric, per_step * steps)
@@ -162,63 +207,59 @@ def state_fits_int32(a_max: float, p: CubaParams, steps: int) -> bool:
     return max(u, v) < 2**31 - 1
 
 
-class _CubaLIF(torch.autograd.Function):
-    """Exact integer CUBA forward over time; BPTT backward with a sigmoid surrogate.
+class _CubaDenseFn(torch.autograd.Function):
+    """Dense synapses into CUBA neurons in one function: ``x (time, batch, in)`` binary spikes,
+    ``w (out, in)`` quantized weights -> spikes and pre-reset voltage ``(time, batch, out)``.
 
-    Input ``z``: synaptic input ``(time, batch, neurons)`` in real units (multiples of 2/scale).
-    Outputs: spikes (float 0/1) and pre-reset voltage (real units), both ``(time, batch, n)``.
-    """
+    Forward: the exact int8 GEMM (:func:`_spike_gemm_forward`) straight into the integer
+    state units of the neuron (int32 where :func:`state_fits_int32` proves it), then the
+    integer neuron loop (:func:`_lif_forward`). Backward: BPTT with the sigmoid surrogate
+    (:func:`_lif_backward`), then the GEMM's gradients (bfloat16 where ``bf16_grads`` and the
+    CPU has native bf16). Fusing the two saves the float synaptic input that a separate GEMM
+    would hand to the neuron (three passes over ``(time, batch, out)``)."""
 
     @staticmethod
-    def forward(ctx, z: torch.Tensor, cfg: CubaConfig, a_max: float = math.inf):
-        p = cfg.fixed_point()
-        s_scale = cfg.state_scale
-        # exact: z * s_scale is an integer (mantissa sum << 6); int32 where no value can reach
-        # 2^31 (state_fits_int32), the same numbers in half the memory traffic
-        state = torch.int32 if state_fits_int32(a_max, p, z.shape[0]) else torch.int64
-        a = torch.mul(z.detach(), s_scale).to(state)
-        zeros = torch.zeros_like(a[0])
-        state = CubaState(zeros, zeros)
-        voltages = torch.empty_like(a)
-        spikes = torch.empty(a.shape, dtype=torch.bool, device=a.device)
-        for t in range(a.shape[0]):
-            state, voltages[t], spikes[t] = cuba_step(state, a[t], p)
-        v = voltages.to(z.dtype).mul_(1.0 / s_scale)  # power of two: exact
-        s = spikes.to(z.dtype)
-        ctx.save_for_backward(v, s)
-        ctx.cfg = cfg
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, cfg: CubaConfig, bf16_grads: bool):
+        a_max = float(w.detach().abs().sum(1).max()) * cfg.state_scale  # 0/1 inputs
+        state = torch.int32 if state_fits_int32(a_max, cfg.fixed_point(), x.shape[0]) \
+            else torch.int64
+        x2, a = _spike_gemm_forward(x, w, cfg.scale, state)
+        s, v = _lif_forward(a.view(*x.shape[:-1], w.shape[0]), cfg, w.dtype)
+        ctx.save_for_backward(x2, w, v, s)
+        ctx.cfg, ctx.in_shape, ctx.bf16 = cfg, x.shape, _use_bf16(bf16_grads, x)
         ctx.set_materialize_grads(False)  # an unused output gets None, not a tensor of zeros
         return s, v
 
     @staticmethod
     def backward(ctx, grad_s: torch.Tensor, grad_v: torch.Tensor):
+        x2, w, v, s = ctx.saved_tensors
+        grad_z = _lif_backward(v, s, ctx.cfg, grad_s, grad_v)
+        if grad_z is None:
+            return None, None, None, None
+        grad_x, grad_w = _spike_gemm_backward(ctx.bf16, x2, w, grad_z.reshape(-1, w.shape[0]),
+                                              ctx.in_shape, ctx.needs_input_grad[0])
+        return grad_x, grad_w, None, None
+
+
+class _CubaLIF(torch.autograd.Function):
+    """The neuron alone on a float synaptic input ``z (time, batch, n)`` in real units
+    (multiples of 2/scale), for tests and callers with their own synapses; ``a_max`` bounds
+    ``|z| state_scale`` (int32 state where :func:`state_fits_int32` proves it)."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, cfg: CubaConfig, a_max: float = math.inf):
+        state = torch.int32 if state_fits_int32(a_max, cfg.fixed_point(), z.shape[0]) \
+            else torch.int64
+        s, v = _lif_forward(torch.mul(z.detach(), cfg.state_scale).to(state), cfg, z.dtype)
+        ctx.save_for_backward(v, s)
+        ctx.cfg = cfg
+        ctx.set_materialize_grads(False)
+        return s, v
+
+    @staticmethod
+    def backward(ctx, grad_s: torch.Tensor, grad_v: torch.Tensor):
         v, s = ctx.saved_tensors
-        cfg: CubaConfig = ctx.cfg
-        keep_u = 1.0 - round(cfg.current_decay * DECAY_SCALE) / DECAY_SCALE
-        keep_v = 1.0 - round(cfg.voltage_decay * DECAY_SCALE) / DECAY_SCALE
-        th = cfg.v_th_mant / cfg.scale
-        k = cfg.surrogate_slope
-        if grad_s is None and grad_v is None:
-            return None, None, None
-        if grad_s is None:
-            direct = grad_v  # dL/dv[t] through v[t] only
-        else:
-            sig = torch.sigmoid((v - th).mul_(k))
-            direct = sig.mul_(1.0 - sig).mul_(grad_s).mul_(k)  # through s[t]: surrogate
-            if grad_v is not None:
-                direct.add_(grad_v)
-        carry = s.mul(-keep_v).add_(keep_v)  # dv[t+1]/dv[t]; the reset is not differentiated
-        grad_v_total = torch.empty_like(v)
-        gv = torch.zeros_like(v[0])
-        for t in range(v.shape[0] - 1, -1, -1):
-            gv = torch.addcmul(direct[t], carry[t], gv, out=grad_v_total[t])  # total dL/dv[t]
-        if keep_u == 0.0:  # u[t] = z[t]: dL/dz = dL/dv
-            return grad_v_total, None, None
-        grad_z = torch.empty_like(v)
-        gu = torch.zeros_like(v[0])
-        for t in range(v.shape[0] - 1, -1, -1):
-            gu = torch.add(grad_v_total[t], gu, alpha=keep_u, out=grad_z[t])  # dL/du[t]
-        return grad_z, None, None
+        return _lif_backward(v, s, ctx.cfg, grad_s, grad_v), None, None
 
 
 class CubaDense(torch.nn.Module):
@@ -259,10 +300,7 @@ class CubaDense(torch.nn.Module):
 
     def forward_tm(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Time-major pass: ``x (time, batch, in)`` -> spikes, voltage ``(time, batch, out)``."""
-        w = self.quantized_weight()
-        z = _SpikeLinear.apply(x, w, self.neuron.scale, self.neuron.bf16_grads)  # one GEMM
-        a_max = float(w.detach().abs().sum(1).max()) * self.neuron.state_scale  # 0/1 inputs
-        return _CubaLIF.apply(z, self.neuron, a_max)
+        return _CubaDenseFn.apply(x, self.quantized_weight(), self.neuron, self.neuron.bf16_grads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x (batch, in, time)`` spikes -> output spikes ``(batch, out, time)``."""
