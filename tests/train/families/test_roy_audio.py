@@ -131,3 +131,18 @@ def test_reference_equals_lava_sim_spike_for_spike_on_the_synthesis_export(smoke
         np.testing.assert_array_equal(a, b)
     assert ref.layers[0].sum() > 0  # spikes flowed
     assert FAMILY.score(net, inputs, ref.spikes) == FAMILY.score(net, inputs, lava.spikes)
+
+
+def test_command_line_options_become_config_overrides():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    FAMILY.add_arguments(parser)
+    args = parser.parse_args(["--dataset", "tones", "--pairing", "B", "--test-speaker", "alto",
+                              "--data-dir", "/data"])
+    assert FAMILY.cli_overrides(args) == ["data.audio=tones", "data.data_dir=/data",
+                                          "ae.data_dir=/data", "data.pairing=B",
+                                          "data.test_speaker=alto"]
+    cfg = FAMILY.load_config(None, FAMILY.cli_overrides(args))
+    assert (cfg.data.pairing, cfg.data.test_speaker, FAMILY.run_name(cfg)) == (
+        "B", "alto", "roy-audio-tones-B")

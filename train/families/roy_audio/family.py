@@ -51,6 +51,7 @@ class RoyAudioFamily(Family):
 
     def cli_overrides(self, args) -> list[str]:
         pairs = [("data.audio", args.dataset), ("data.data_dir", args.data_dir),
+                 ("ae.data_dir", args.data_dir),  # FSDD and MNIST side by side (--set wins)
                  ("data.download", "true" if args.download else None),
                  ("data.pairing", args.pairing), ("data.test_speaker", args.test_speaker)]
         return [f"{key}={value}" for key, value in pairs if value]
