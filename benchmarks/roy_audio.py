@@ -70,12 +70,14 @@ def deploy(export: Path, lava_samples: int, data_dir: str) -> dict:
     equal = [bool(np.array_equal(a[:n], b)) for a, b in zip(ref.layers, lava.layers, strict=True)]
     report = loihi2_report(net)
     print(format_report(report))
+    deployed = FAMILY.score(net, inputs, ref.spikes)
     return {"test_recordings": len(inputs.spikes),
-            "reference_mse": FAMILY.score(net, inputs, ref.spikes)["mse"],
+            "reference_mse": deployed["mse"],
+            "reference_class_accuracy": deployed["class_accuracy"],
             "float_mse": dict(FAMILY.training_metrics(net))["float"]["mse"],
             "lava_samples": n, "lava_equal_per_layer": equal,
-            "lava_mse": FAMILY.score(net, type(inputs)(inputs.spikes[:n], inputs.labels[:n],
-                                                       inputs.target, None, ""),
+            "lava_mse": FAMILY.score(net, inputs._replace(spikes=inputs.spikes[:n],
+                                                          labels=inputs.labels[:n]),
                                      lava.spikes)["mse"],
             "reference_seconds": ref_s, "lava_seconds": lava_s,
             "loihi2_ok": report["ok"], "cores": report["cores"]}
@@ -131,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             out["rows"][label] = {
                 "snn": m["snn"]["mse"], "ann_sgd": m.get("ann_sgd", {}).get("mse"),
                 "ann_adam": m.get("ann_adam", {}).get("mse"), "paper": results["paper_mse"],
+                "class_accuracy": {k: v.get("class_accuracy") for k, v in m.items()},
                 "hidden_steps": results["hidden_steps"], "epochs": results["epochs"],
                 "network": results["network"], "test_recordings": results["test_samples"],
                 "seconds_per_epoch": results["timing"]["seconds_per_epoch"],
@@ -149,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         for bits in args.bits:
             res = ann_baselines(prep, cfg, bits=bits)
             out["bits"]["mse"][str(bits)] = {k: v["mse"] for k, v in res.items()}
+            out["bits"].setdefault("class_accuracy", {})[str(bits)] = {
+                k: v["class_accuracy"] for k, v in res.items()}
             print(f"bits {bits}: {out['bits']['mse'][str(bits)]}", flush=True)
     if "deploy" in args.parts:
         out.setdefault("deploy", {}).update(

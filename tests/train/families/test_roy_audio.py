@@ -19,6 +19,7 @@ from spikecodec.train.families.roy_audio.data import (
     nearest_mse,
     pair,
     protocol_mse,
+    protocol_scores,
     tile_targets,
 )
 from spikecodec.workflows.training import start_run, train_run
@@ -73,6 +74,17 @@ def test_protocol_a_scores_the_class_image_and_b_the_nearest_training_image():
     torch.testing.assert_close(b, brute)
     values, index = nearest_mse(images[[7, 2]] * 3 + 1, images)  # scale-free: z-normalised
     assert index.tolist() == [7, 2] and values.max() < 1e-9
+
+
+def test_class_accuracy_counts_nearest_images_of_the_right_digit():
+    images, labels = _images(30)
+    counts = images[[0, 11, 5]] * 2  # nearest: images 0, 11, 5 -> digits 0, 1, 5
+    scores = protocol_scores("B", counts, torch.tensor([0, 1, 4]), images, labels)
+    assert scores["class_accuracy"] == pytest.approx(2 / 3) and scores["mse"] < 1e-9
+    p = pair("B", torch.arange(20) % 10, images, labels, seed=0)
+    assert torch.equal(p.bank_labels, torch.arange(20) % 10)
+    assert torch.equal(pair("A", torch.arange(3), images, labels, seed=0).bank_labels,
+                       torch.arange(10))
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4])
@@ -130,7 +142,9 @@ def test_reference_equals_lava_sim_spike_for_spike_on_the_synthesis_export(smoke
     for a, b in zip(ref.layers, lava.layers, strict=True):
         np.testing.assert_array_equal(a, b)
     assert ref.layers[0].sum() > 0  # spikes flowed
-    assert FAMILY.score(net, inputs, ref.spikes) == FAMILY.score(net, inputs, lava.spikes)
+    scores = FAMILY.score(net, inputs, ref.spikes)
+    assert scores == FAMILY.score(net, inputs, lava.spikes)
+    assert list(scores) == ["mse", "class_accuracy"] and 0 <= scores["class_accuracy"] <= 1
 
 
 def test_command_line_options_become_config_overrides():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from spikecodec.train.families.roy.ann import AnnAE
-from spikecodec.train.families.roy_audio.data import Pairing, protocol_mse
+from spikecodec.train.families.roy_audio.data import Pairing, protocol_scores
 from spikecodec.train.progress import progress
 from spikecodec.train.seeds import epoch_order
 
@@ -64,5 +64,5 @@ def ann_synthesis_mse(ae: AnnAE, train_features: torch.Tensor, pairing: Pairing,
         opt.step()
     with torch.no_grad():
         images = torch.sigmoid(ae.decoder(net(test_features)))
-        mse = protocol_mse(kind, images, test_labels, pairing.bank).mean().item()
-    return {"mse": mse, "final_loss": loss.item()}
+        scores = protocol_scores(kind, images, test_labels, pairing.bank, pairing.bank_labels)
+    return {**scores, "final_loss": loss.item()}

@@ -29,6 +29,7 @@ class Pairing(NamedTuple):
     bank: torch.Tensor  # (m, pixels) the dataset's distinct images (A: 10, B: one per recording)
     train_index: torch.Tensor  # (n_train,) row of ``bank`` paired with each training recording
     class_images: torch.Tensor  # (10, pixels) A's images (B: the same exemplars, for figures)
+    bank_labels: torch.Tensor  # (m,) the digit of each bank image
 
 
 def class_exemplars(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -48,14 +49,14 @@ def pair(pairing: str, audio_labels: torch.Tensor, images: torch.Tensor, labels:
     """Dataset A or B for training recordings of digits ``audio_labels``."""
     exemplars = class_exemplars(images, labels)
     if pairing == "A":
-        return Pairing(exemplars, audio_labels.clone(), exemplars)
+        return Pairing(exemplars, audio_labels.clone(), exemplars, torch.arange(10))
     gen = torch.Generator().manual_seed(seed + PAIRING_SEED)
     by_digit = [torch.nonzero(labels == d).flatten() for d in range(10)]
     picks = torch.empty(len(audio_labels), dtype=torch.int64)
     for i, digit in enumerate(audio_labels.tolist()):
         pool = by_digit[digit]
         picks[i] = pool[int(torch.randint(len(pool), (1,), generator=gen))]
-    return Pairing(images[picks], torch.arange(len(audio_labels)), exemplars)
+    return Pairing(images[picks], torch.arange(len(audio_labels)), exemplars, labels[picks])
 
 
 def tile_targets(maps: torch.Tensor, num_steps: int) -> torch.Tensor:
@@ -71,6 +72,16 @@ def protocol_mse(pairing: str, counts: torch.Tensor, labels: torch.Tensor,
     if pairing == "A":
         return znorm_mse(bank[labels], counts)
     return nearest_mse(counts, bank).values
+
+
+def protocol_scores(pairing: str, counts: torch.Tensor, labels: torch.Tensor,
+                    bank: torch.Tensor, bank_labels: torch.Tensor) -> dict[str, float]:
+    """``mse`` (:func:`protocol_mse`, mean over recordings) and ``class_accuracy``: how often
+    the bank image nearest to the output (z-normalised MSE) shows the recording's digit -- B's
+    lowest-MSE protocol alone rewards any plausible digit, the right one or not."""
+    nearest = nearest_mse(counts, bank).indices
+    return {"mse": protocol_mse(pairing, counts, labels, bank).mean().item(),
+            "class_accuracy": (bank_labels[nearest] == labels).double().mean().item()}
 
 
 def nearest_mse(counts: torch.Tensor, bank: torch.Tensor):

@@ -21,7 +21,7 @@ from spikecodec.train.encoding import encode_input
 from spikecodec.train.families.base import ExportInputs, Family, check_split
 from spikecodec.train.families.roy.model import RoyAEModelConfig
 from spikecodec.train.families.roy_audio.config import ModelConfig, RoyAudioConfig
-from spikecodec.train.families.roy_audio.data import protocol_mse
+from spikecodec.train.families.roy_audio.data import protocol_scores
 from spikecodec.train.families.roy_audio.model import AudioToImage, SynthesisShape
 from spikecodec.train.families.roy_audio.training import (
     MODEL_KIND,
@@ -147,11 +147,12 @@ class RoyAudioFamily(Family):
     def score(self, net: FixedPointNetwork, inputs: ExportInputs, spikes: np.ndarray
               ) -> dict[str, float]:
         """The paper's test MSE (A: against the class image, B: lowest over the training
-        images) of the output spike counts."""
+        images) of the output spike counts, and how often the nearest image shows the right
+        digit (:func:`~.data.protocol_scores`)."""
         cfg = self.export_config(net)
         counts = torch.from_numpy(np.asarray(spikes, dtype=np.float32)).sum(-1)
-        mse = protocol_mse(cfg.data.pairing, counts, inputs.labels, inputs.target)
-        return {"mse": mse.mean().item()}
+        return protocol_scores(cfg.data.pairing, counts, inputs.labels, inputs.target,
+                               inputs.context.pairing.bank_labels)
 
     def training_metrics(self, net: FixedPointNetwork) -> list[tuple[str, dict[str, Any]]]:
         m = net.metadata.float_metrics

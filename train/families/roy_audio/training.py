@@ -35,7 +35,7 @@ from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 from spikecodec.train.families.roy.training import MODEL_KIND as ROY_KIND
 from spikecodec.train.families.roy.training import fit_ann_ae, train_roy_ae
 from spikecodec.train.families.roy_audio.config import PAPER_MSE, RoyAudioConfig
-from spikecodec.train.families.roy_audio.data import Pairing, pair, protocol_mse, tile_targets
+from spikecodec.train.families.roy_audio.data import Pairing, pair, protocol_scores, tile_targets
 from spikecodec.train.families.roy_audio.model import AudioToImage, SynthesisShape
 from spikecodec.train.fit import CHECKPOINT, FitPlan, fit, training_device
 from spikecodec.train.losses import MembranePotentialLoss
@@ -196,8 +196,9 @@ def synthesise(model: AudioToImage, features: torch.Tensor, cfg: RoyAudioConfig
 
 def evaluate(model: AudioToImage, prep: Prepared, cfg: RoyAudioConfig) -> dict[str, Any]:
     counts, rates = synthesise(model, prep.test.features, cfg)
-    mse = protocol_mse(cfg.data.pairing, counts, prep.test.labels, prep.pairing.bank)
-    return {"mse": mse.mean().item(), **rates}
+    scores = protocol_scores(cfg.data.pairing, counts, prep.test.labels, prep.pairing.bank,
+                             prep.pairing.bank_labels)
+    return {**scores, **rates}
 
 
 def ann_baselines(prep: Prepared, cfg: RoyAudioConfig, *, bits: int | None = None,
