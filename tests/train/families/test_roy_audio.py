@@ -160,3 +160,12 @@ def test_command_line_options_become_config_overrides():
     cfg = FAMILY.load_config(None, FAMILY.cli_overrides(args))
     assert (cfg.data.pairing, cfg.data.test_speaker, FAMILY.run_name(cfg)) == (
         "B", "alto", "roy-audio-tones-B")
+
+
+def test_the_documented_config_loads_as_the_readme_says():
+    from conftest import REPO
+
+    cfg = FAMILY.load_config(REPO / "docs" / "configs" / "roy_audio_fsdd_A.toml", [])
+    assert (cfg.data.audio, cfg.data.pairing, cfg.data.num_steps, cfg.ae.hidden_steps,
+            cfg.model.hidden, cfg.train.epochs) == ("fsdd", "A", 60, 15, 512, 20)
+    assert cfg.data.front_end().shape == (39, 40)
