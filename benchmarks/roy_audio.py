@@ -50,7 +50,10 @@ def train_or_reuse(name: str, overrides: list[str], root: Path) -> tuple[dict, P
     if (run_dir / "results.json").is_file() and (run_dir / "export.h5").is_file():
         return json.loads((run_dir / "results.json").read_text()), run_dir / "export.h5"
     tic = time.perf_counter()
-    plan = start_run(FAMILY, overrides=overrides, out=str(run_dir))
+    if (run_dir / "checkpoint.pt").is_file():  # an interrupted run: continue it
+        plan = start_run(FAMILY, resume=str(run_dir), log=print)
+    else:
+        plan = start_run(FAMILY, overrides=overrides, out=str(run_dir))
     done = train_run(FAMILY, plan, show_progress=False, log=print)
     print(f"{name}: {time.perf_counter() - tic:.0f} s", flush=True)
     return done.results, done.export
@@ -209,7 +212,9 @@ def figure_th_bits(out: dict) -> None:
     if "bits" in out:
         full = out["bits"]["mse"].get("0")
         pts = sorted((int(k), v) for k, v in out["bits"]["mse"].items() if k != "0")
-        for key, label in (("ann_sgd", "AC-ANN (SGD)"), ("ann_adam", "AC-ANN (Adam)")):
+        epochs = out["bits"]["epochs"]
+        for key, label in (("ann_sgd", f"AC-ANN (SGD, {epochs} epochs)"),
+                           ("ann_adam", f"AC-ANN (Adam, {epochs} epochs)")):
             line = ax.plot([b for b, _ in pts], [v[key] for _, v in pts], "s--", label=label)
             if full is not None:
                 ax.axhline(full[key], color=line[0].get_color(), lw=0.8, ls=":")

@@ -12,6 +12,7 @@ from spikecodec.errors import ConfigError
 from spikecodec.train.audio import AUDIO_DATASETS, FrontEnd
 from spikecodec.train.datasets import DATASETS
 from spikecodec.train.fit import check_loop_settings
+from spikecodec.train.search import Float, Int, Param
 
 # Table 1 of the paper (test MSE on TI-46 + MNIST): SNN, ANN (SGD), ANN (Adam)
 PAPER_MSE = {"A": {"snn": 0.254, "ann_sgd": 0.408, "ann_adam": 0.144},
@@ -148,3 +149,12 @@ class RoyAudioConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     ann: AnnConfig = field(default_factory=AnnConfig)
+
+
+def search_space(cfg: RoyAudioConfig) -> dict[str, Param]:
+    """What ``spikecodec sweep roy-audio`` searches: the audiocoder's learning rate, its leak
+    and hidden width, and T_h (bounded by the AE's T)."""
+    return {"train.lr": Float(1e-4, 1e-2, log=True),  # the default 1e-3 in the middle
+            "model.leak": Float(0.01, 0.5),  # paper: 0.1
+            "model.hidden": Int(64, 2048, log=True),  # paper: 2048
+            "ae.hidden_steps": Int(1, cfg.ae.num_steps)}

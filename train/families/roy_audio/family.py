@@ -20,7 +20,11 @@ from spikecodec.train import config as config_io
 from spikecodec.train.encoding import encode_input
 from spikecodec.train.families.base import ExportInputs, Family, check_split
 from spikecodec.train.families.roy.model import RoyAEModelConfig
-from spikecodec.train.families.roy_audio.config import ModelConfig, RoyAudioConfig
+from spikecodec.train.families.roy_audio.config import (
+    ModelConfig,
+    RoyAudioConfig,
+    search_space,
+)
 from spikecodec.train.families.roy_audio.data import protocol_scores
 from spikecodec.train.families.roy_audio.model import AudioToImage, SynthesisShape
 from spikecodec.train.families.roy_audio.training import (
@@ -62,6 +66,15 @@ class RoyAudioFamily(Family):
     def train(self, cfg: RoyAudioConfig, run_dir: Path, *, start: dict[str, Any] | None,
               show_progress: bool, log: Callable[[str], None]) -> dict[str, Any]:
         return train_roy_audio(cfg, run_dir, start=start, show_progress=show_progress, log=log)
+
+    def search_space(self, cfg: RoyAudioConfig) -> dict[str, Any]:
+        return search_space(cfg)
+
+    def sweep_objective(self, results: dict[str, Any]) -> float:
+        """The synthesis model's protocol MSE on the TEST recordings (the family holds out no
+        validation split, so a sweep selects on the data it reports: say so with its
+        numbers)."""
+        return float(results["metrics"]["snn"]["mse"])
 
     def format_results(self, results: dict[str, Any]) -> str:
         m, paper = results["metrics"], results["paper_mse"]

@@ -34,6 +34,7 @@ from spikecodec.train.families.roy.config import TrainConfig as RoyTrain
 from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 from spikecodec.train.families.roy.training import MODEL_KIND as ROY_KIND
 from spikecodec.train.families.roy.training import fit_ann_ae, train_roy_ae
+from spikecodec.train.families.roy_audio.ann import ann_synthesis_mse
 from spikecodec.train.families.roy_audio.config import PAPER_MSE, RoyAudioConfig
 from spikecodec.train.families.roy_audio.data import Pairing, pair, protocol_scores, tile_targets
 from spikecodec.train.families.roy_audio.model import AudioToImage, SynthesisShape
@@ -204,8 +205,6 @@ def evaluate(model: AudioToImage, prep: Prepared, cfg: RoyAudioConfig) -> dict[s
 def ann_baselines(prep: Prepared, cfg: RoyAudioConfig, *, bits: int | None = None,
                   show_progress: bool = False) -> dict[str, dict[str, float]]:
     """AC-ANN + AE-ANN test MSE, plain SGD and Adam (see :mod:`.ann`)."""
-    from spikecodec.train.families.roy_audio.ann import ann_synthesis_mse
-
     a, out = cfg.ann, {}
     for opt in ("sgd", "adam"):
         ae = fit_ann_ae(prep.images, prep.ae_cfg, opt, show_progress=show_progress)
