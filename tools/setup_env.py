@@ -10,9 +10,9 @@ Steps, each idempotent:
 2. install ``requirements.txt`` (torch 2.14.1 and the real dependencies of lava-nc / lava-dl);
 3. install ``requirements-lava.txt`` with ``--no-deps --ignore-requires-python`` because lava-nc
    0.10.0 and lava-dl 0.6.0 declare Python <3.11 and pin torch 2.3;
-4. install tonic (``TONIC``, the N-MNIST reader) with ``--no-deps``: it declares librosa, which
-   pulls numba and llvmlite for audio code we never import; what tonic needs at import time is
-   in ``requirements.txt``;
+4. install tonic (``TONIC``, the N-MNIST reader) with ``--no-deps``: its declared pins would
+   fight ours; what it needs at import time is in ``requirements.txt`` (so is librosa, which
+   it declares too and which the roy-audio front end uses: installed in step 2);
 5. install spikecodec itself in editable mode (``--no-deps``);
 6. on Python >= 3.11 patch lava-nc's ``var_model.py`` (a dataclass with a mutable default,
    which 3.11 rejects) -- only where the file still has the old line;

@@ -17,6 +17,7 @@ eval          1       evaluation of the float model: Roy's Poisson test inputs, 
 eval_inputs   2       VDIB's evaluation inputs, per batch (``batch_seed(stream, 0, first)``)
 feedback      3       VDIB's fixed random e-prop feedback matrices
 noise         4       Comsa et al.'s input noise, drawn once at load
+targets       5       the audio-to-image family's Poisson draws of the paired images
 ============  ======  ==========================================================================
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 
 from spikecodec.errors import ConfigError
 
-STREAMS = {"init": 0, "sampling": 0, "eval": 1, "eval_inputs": 2, "feedback": 3, "noise": 4}
+STREAMS = {"init": 0, "sampling": 0, "eval": 1, "eval_inputs": 2, "feedback": 3, "noise": 4, "targets": 5}
 
 
 def stream_seed(seed: int, name: str) -> int:

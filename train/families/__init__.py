@@ -9,9 +9,11 @@ from spikecodec.errors import ConfigError
 from spikecodec.train.families.base import ExportInputs, Family
 from spikecodec.train.families.comsa.family import ComsaFamily
 from spikecodec.train.families.roy.family import RoyFamily
+from spikecodec.train.families.roy_audio.family import RoyAudioFamily
 from spikecodec.train.families.vdib.family import VDIBFamily
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (RoyFamily(), VDIBFamily(), ComsaFamily())}
+FAMILIES: dict[str, Family] = {f.name: f for f in (RoyFamily(), VDIBFamily(), ComsaFamily(),
+                                                RoyAudioFamily())}
 
 
 def get_family(name: object) -> Family:

@@ -76,6 +76,15 @@ def reconstructions(model: RoyAE, split: ImageSplit, cfg: RoyAEConfig, n: int = 
 def train_ann_baseline(train: ImageSplit, test: ImageSplit, cfg: RoyAEConfig, optimizer: str,
                        *, show_progress: bool = True) -> dict[str, float]:
     """AE-ANN of the same size, MSE on pixels; returns the test MSE (same metric as the SNN)."""
+    model = fit_ann_ae(train, cfg, optimizer, show_progress=show_progress)
+    with torch.no_grad():
+        mse = znorm_mse(test.images, model(test.images)).mean().item()
+    return {"mse": mse}
+
+
+def fit_ann_ae(train: ImageSplit, cfg: RoyAEConfig, optimizer: str, *,
+               show_progress: bool = True) -> AnnAE:
+    """The AE-ANN baseline trained on ``train`` with ``optimizer`` ("sgd" or "adam")."""
     model = AnnAE(train.images.shape[1], cfg.model.hidden, seed=cfg.train.seed)
     if optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=cfg.ann.sgd_lr,
@@ -94,9 +103,7 @@ def train_ann_baseline(train: ImageSplit, test: ImageSplit, cfg: RoyAEConfig, op
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    with torch.no_grad():
-        mse = znorm_mse(test.images, model(test.images)).mean().item()
-    return {"mse": mse}
+    return model
 
 
 class RoyTrainer:
