@@ -208,7 +208,7 @@ def figure_th_bits(out: dict) -> None:
     ax = fig.subplots()
     if "th" in out:
         th = sorted((int(k), v) for k, v in out["th"]["snn_mse"].items())
-        ax.plot(*zip(*th), "o-", label=f"AC-SNN, T_h ({out['th']['epochs']} epochs)")
+        ax.plot(*zip(*th, strict=True), "o-", label=f"AC-SNN, T_h ({out['th']['epochs']} epochs)")
     if "bits" in out:
         full = out["bits"]["mse"].get("0")
         pts = sorted((int(k), v) for k, v in out["bits"]["mse"].items() if k != "0")

@@ -1,4 +1,5 @@
-"""Spoken digits as spectrograms in [0, 1]: wav reading, the mel front end, FSDD and a synthetic set.
+"""Spoken digits as spectrograms in [0, 1]: wav reading, the mel front end, FSDD and a
+synthetic set.
 
 Front end (librosa, the maintained library; no hand-written DSP): a recording (mono, float in
 [-1, 1]) -> power STFT (``n_fft`` samples, hop ``hop_length``, no centring, Hann window) -> a
@@ -177,7 +178,7 @@ def load_audio(name: str, split: str, fe: FrontEnd, *, data_dir: str | os.PathLi
 
     chosen = [it for it in items if is_test(it[1], it[2]) == (split == "test")][:limit]
     feats, resampled = [], 0
-    for digit, spk, index, source in chosen:
+    for _, _, _, source in chosen:
         if isinstance(source, Path):
             signal, was = read_wav(source, fe)
             resampled += was

@@ -26,7 +26,8 @@ import torch
 
 from spikecodec.errors import ConfigError
 
-STREAMS = {"init": 0, "sampling": 0, "eval": 1, "eval_inputs": 2, "feedback": 3, "noise": 4, "targets": 5}
+STREAMS = {"init": 0, "sampling": 0, "eval": 1, "eval_inputs": 2, "feedback": 3, "noise": 4,
+           "targets": 5}
 
 
 def stream_seed(seed: int, name: str) -> int:

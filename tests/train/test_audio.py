@@ -19,7 +19,8 @@ def _tone(seconds: float, rate: int = 8000) -> np.ndarray:
 
 def _write(path, signal, rate=8000, dtype=np.int16):
     scale = {np.int16: 32767, np.int32: 2**31 - 1, np.uint8: None, np.float32: 1.0}[dtype]
-    data = (signal * 127 + 128).astype(np.uint8) if scale is None else (signal * scale).astype(dtype)
+    data = (signal * 127 + 128).astype(np.uint8) if scale is None \
+        else (signal * scale).astype(dtype)
     wavfile.write(path, rate, data)
     return path
 

@@ -40,6 +40,7 @@ from spikecodec.train.families.roy_audio.data import Pairing, pair, protocol_sco
 from spikecodec.train.families.roy_audio.model import AudioToImage, SynthesisShape
 from spikecodec.train.fit import CHECKPOINT, FitPlan, fit, training_device
 from spikecodec.train.losses import MembranePotentialLoss
+from spikecodec.train.parallel import local_rows
 from spikecodec.train.seeds import batch_seed, generator
 
 MODEL_KIND = "roy-audio"
@@ -153,10 +154,11 @@ class AudiocoderTrainer:
 
     def step(self, epoch: int, batch: int, index: torch.Tensor) -> dict[str, float]:
         d = self.cfg.data
+        rows = local_rows(len(index))  # the whole batch's draws, then this rank's rows
         spikes = poisson_rate(self.prep.train.features[index], d.num_steps,
                               max_rate=d.max_rate,
-                              seed=batch_seed(self.cfg.train.seed, epoch, batch))
-        target = tile_targets(self.prep.maps[self.prep.pairing.train_index[index]],
+                              seed=batch_seed(self.cfg.train.seed, epoch, batch))[rows]
+        target = tile_targets(self.prep.maps[self.prep.pairing.train_index[index[rows]]],
                               d.num_steps).float().to(self.device)
         out = self.model(spikes.to(self.device), decode=False)
         loss = self.loss_fn(out.code_voltage, out.code, target)
