@@ -65,12 +65,18 @@ def predict(model: ComsaAE, inputs: torch.Tensor, *, batch_size: int, device: to
 def scores(hidden: torch.Tensor, t_out: torch.Tensor, y: torch.Tensor, latency: float
            ) -> dict[str, float]:
     """The metrics of the module docstring for output times ``(n, pixels)``."""
+    return {**output_scores(t_out, y, latency),
+            "hidden_spikes_per_sample": float(torch.isfinite(hidden).sum(1).double().mean())}
+
+
+def output_scores(t_out: torch.Tensor, y: torch.Tensor, latency: float) -> dict[str, float]:
+    """``mse``, ``pixel_mse`` and ``silent_outputs`` of output times ``(n, pixels)`` (the
+    deployed model's too: family.py scores backend spikes with this)."""
     o = observed(t_out, latency)
     recon = (1.0 - o).clamp(0.0, 1.0)
     return {"mse": float(((o - y) ** 2).mean(1).mean()),
             "pixel_mse": float(((recon - (1.0 - y)) ** 2).mean()),
-            "silent_outputs": float(torch.isinf(t_out).double().mean()),
-            "hidden_spikes_per_sample": float(torch.isfinite(hidden).sum(1).double().mean())}
+            "silent_outputs": float(torch.isinf(t_out).double().mean())}
 
 
 def evaluate(model: ComsaAE, data: data_mod.ComsaData, cfg: ComsaConfig, split: str,

@@ -1,0 +1,121 @@
+"""Comsa deployment: quantization onto the grid (and its refusals), the discrete model against
+the continuous one, host decoding, and reference == lava-sim on an exported trained run."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from spikecodec.deploy.backends import run
+from spikecodec.errors import ConfigError, InputError
+from spikecodec.train import config as config_io
+from spikecodec.train.checkpoint import load_checkpoint
+from spikecodec.train.families import FAMILIES
+from spikecodec.train.families.comsa.config import ComsaConfig
+from spikecodec.train.families.comsa.model import ComsaAE
+from spikecodec.train.families.comsa.quantize import (
+    Grid,
+    alpha_decay,
+    grid_for,
+    input_spikes,
+    output_times,
+    quantize,
+)
+
+
+def _model(cfg: ComsaConfig, pixels: int = 64) -> ComsaAE:
+    return ComsaAE(pixels, cfg.model, generator=torch.Generator().manual_seed(0))
+
+
+def test_the_grid_and_the_decay_cover_the_target_window():
+    cfg = config_io.load(ComsaConfig, None, ["model.latency=1.0"])
+    grid = grid_for(cfg)
+    assert grid.dt == 1 / 32 and grid.num_steps == math.ceil(2.25 * 32) and grid.t0 == 1 / 32
+    assert alpha_decay(0.172556, 1 / 32, "x") == 22  # 4096 (1 - e^{-K/32}) = 22.03
+    with pytest.raises(ConfigError, match=r"enc: decay K = 0.172556 cannot be expressed at "
+                                          r"dt = 0.000244141.*rounds to 0"):
+        alpha_decay(0.172556, 1 / 4096, "enc")
+
+
+def test_quantization_reports_what_rounding_changed():
+    cfg = config_io.load(ComsaConfig, None, ["model.pulses=3"])
+    layers, report = quantize(_model(cfg), cfg)
+    assert [layer.name for layer in layers] == ["encoder", "decoder"]
+    for layer in layers:
+        rep = report[layer.name]
+        assert int(np.abs(layer.weight).max()) == 254  # the largest weight uses 8 bits
+        assert abs(rep["decay_rel_error"]) < 0.5 / 22 + 1e-3  # ~ 0.5 / d
+        assert abs(rep["threshold_rel_error"]) < 1e-3 and rep["weight_rel_error"] <= 0.5 / 254
+        assert np.abs(layer.pulse_weight).max() * 2 ** layer.pulse_exp >= 128
+        assert all(abs(e) <= 0.5 for e in rep["pulse_step_error"])
+    # pulse i of layer 1 runs half a step behind layer 0's frame (quantize.py)
+    p = _model(cfg).decoder.pulse_times.detach().numpy()
+    assert layers[1].pulse_steps.tolist() == np.round(p * 32 - 0.5).astype(int).tolist()
+
+
+def test_a_pulse_past_the_horizon_is_refused_naming_layer_and_field():
+    cfg = config_io.load(ComsaConfig, None, ["model.pulses=2"])
+    model = _model(cfg)
+    with torch.no_grad():
+        model.decoder.pulse_times[1] = 4.0
+    with pytest.raises(ConfigError, match=r"decoder: pulse 1 at t = 4.000 falls on step 128, "
+                                          r"outside the horizon of 72 steps \(pulse_steps\)"):
+        quantize(model, cfg)
+
+
+def test_times_to_steps_and_back():
+    grid = Grid(0.25, 8, 2)
+    t = torch.tensor([[0.0, 0.3, math.inf, 1.5]], dtype=torch.float64)
+    s = input_spikes(t, grid)
+    assert s.shape == (1, 4, 8) and s.sum().item() == 3
+    assert s[0, 1].argmax().item() == 1 and s[0, 3].argmax().item() == 6
+    back = output_times(s.numpy(), grid)  # step m reads (m + 1) dt with two layers
+    assert back[0, :2].tolist() == [0.25, 0.5] and math.isinf(back[0, 2])
+    with pytest.raises(InputError, match=r"horizon"):
+        input_spikes(torch.tensor([[2.5]], dtype=torch.float64), grid)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from spikecodec.train.families.comsa.training import train_comsa
+
+    cfg = config_io.load(ComsaConfig, None, ["data.train_limit=800", "data.test_limit=60",
+                                             "train.epochs=3", "ann.enabled=false"])
+    run_dir = tmp_path_factory.mktemp("comsa")
+    train_comsa(cfg, run_dir, show_progress=False, log=lambda _: None)
+    family = FAMILIES["comsa"]
+    net = family.export(run_dir, load_checkpoint(run_dir / "checkpoint.pt", model_kind="comsa"))
+    return family, net
+
+
+def test_the_deployed_model_scores_close_to_the_continuous_one(exported):
+    family, net = exported
+    float_mse = net.metadata.float_metrics["mse"]
+    quantized_mse = net.metadata.quantized_metrics["mse"]
+    # measured on these embedded digits: within 15% (MNIST, 4 epochs: 0.0128 vs 0.0123, README)
+    assert quantized_mse == pytest.approx(float_mse, rel=0.15)
+    report = net.metadata.extra["quantization"]
+    assert report["num_steps"] == net.num_steps and report["encoder"]["decay"] == 22
+    inputs = family.inputs(net, samples=60)
+    ref = run(net, inputs.spikes, backend="reference", probe=True)
+    assert family.score(net, inputs, ref.spikes)["mse"] == pytest.approx(quantized_mse,
+                                                                         rel=1e-12)
+    assert ref.layers[0].sum(axis=2).max() <= 1 and ref.layers[1].sum(axis=2).max() <= 1
+    pixels = family.decode(net, inputs, ref.spikes)
+    silent = ref.spikes.sum(axis=2) == 0
+    assert pixels.shape == (60, 64) and np.all(pixels[silent] == 0.0)  # background
+    recon_mse = float(((np.clip(pixels, 0, 1) - inputs.target.numpy()) ** 2).mean())
+    assert recon_mse == pytest.approx(family.score(net, inputs, ref.spikes)["pixel_mse"])
+
+
+@pytest.mark.lava
+def test_reference_equals_lava_sim_on_an_exported_run(exported, no_leftover_children):
+    family, net = exported
+    inputs = family.inputs(net, samples=12)
+    ref = run(net, inputs.spikes, backend="reference", probe=True)
+    lava = run(net, inputs.spikes, backend="lava-sim", probe=True, chunk=7)
+    for a, b in zip(ref.layers, lava.layers, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert ref.spikes.sum() > 0
