@@ -150,6 +150,14 @@ class Family(ABC):
         """Host-side estimates of output spikes, for families with a host decoder."""
         return None
 
+    def parity_details(self, net: FixedPointNetwork, inputs: ExportInputs,
+                       layers: list[np.ndarray]) -> dict[str, Any] | None:
+        """What ``spikecodec check`` adds to the parity table for this family, given the
+        reference engine's spikes of every layer: JSON-able data plus ``text`` (lines to
+        print); ``None``: nothing (e.g. Comsa compares the deployed spike times with its
+        continuous model)."""
+        return None
+
     def training_metrics(self, net: FixedPointNetwork) -> list[tuple[str, dict[str, Any]]]:
         """``(label, metrics)`` the training run measured, stored in the export (eval prints
         them beside the deployed figures)."""

@@ -61,6 +61,8 @@ class ComsaFamily(Family):
     title = ("Comsa et al. 2021 temporal-coding autoencoder (spike-once alpha neurons, exact "
              "spike-time gradients, learnable pulses)")
     config_type = ComsaConfig
+    # the float row of parity is the discrete torch model (rebuild): it must agree exactly too
+    exact_engines = ("reference", "lava-sim", "float")
     smoke_settings = ("data.dataset=digits", "data.train_limit=120", "data.test_limit=30",
                       "model.hidden=8", "model.pulses=3", "train.epochs=2",
                       "train.batch_size=32", "ann.enabled=false")
@@ -209,8 +211,9 @@ class ComsaFamily(Family):
         data = data_mod.load_data(data_cfg, seed=stream_seed(cfg.train.seed, "noise"))
         n = data.size(split) if samples is None else min(int(samples), data.size(split))
         spikes = input_spikes(data.inputs[split][:n], grid)
+        context = {"times": data.inputs[split][:n], "image_shape": data.image_shape}
         return ExportInputs(spikes, data.labels[split][:n], 1.0 - data.targets[split][:n],
-                            data.image_shape, f"{data_cfg.dataset} {split}")
+                            context, f"{data_cfg.dataset} {split}")
 
     def _times(self, net: FixedPointNetwork, spikes: np.ndarray) -> torch.Tensor:
         return output_times(spikes, self._grid(net))
@@ -221,6 +224,29 @@ class ComsaFamily(Family):
         latency = float(net.decoder.config["latency"])
         target = torch.as_tensor(np.asarray(inputs.target), dtype=torch.float64)
         return output_scores(self._times(net, spikes), 1.0 - target, latency)
+
+    def parity_details(self, net: FixedPointNetwork, inputs: ExportInputs,
+                       layers: list[np.ndarray]) -> dict[str, Any]:
+        """The continuous model beside the deployed one (parity.py): its score, and per layer
+        the spike-step error histogram and the spikes gained, lost or past the horizon."""
+        from spikecodec.train.families.comsa.parity import BINS, timing_report
+
+        grid = self._grid(net)
+        timing = timing_report(net, inputs.context["times"], layers, dt=grid.dt)
+        target = torch.as_tensor(np.asarray(inputs.target), dtype=torch.float64)
+        cont = output_scores(timing.pop("output_times"), 1.0 - target,
+                             float(net.decoder.config["latency"]))
+        text = [f"continuous model (exact spike times, the export's weights): mse "
+                f"{cont['mse']:.4f}, silent outputs {100 * cont['silent_outputs']:.2f}%",
+                "spike-step error of the reference vs the continuous model (steps of "
+                f"dt = {grid.dt:g}; ends collect beyond):",
+                f"{'layer':<10} {'compared':>9} " + " ".join(f"{b:>+6d}" for b in BINS)
+                + f" {'gained':>7} {'lost':>6} {'past T':>7}"]
+        for row in timing["layers"]:
+            text.append(f"{row['layer']:<10} {row['compared']:>9} "
+                        + " ".join(f"{row['histogram'][b]:>6}" for b in BINS)
+                        + f" {row['gained']:>7} {row['lost']:>6} {row['past_horizon']:>7}")
+        return {"continuous": cont, "layers": timing["layers"], "text": text}
 
     def decode(self, net: FixedPointNetwork, inputs: ExportInputs | None, spikes: np.ndarray
                ) -> np.ndarray:

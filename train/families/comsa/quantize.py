@@ -118,6 +118,7 @@ def quantize_layer(weight: np.ndarray, pulse_weight: np.ndarray, pulse_times: np
         "pulse_weight_rel_error": float(np.abs(PW * 2**exp / c - pw).max()
                                         / max(np.abs(pw).max(), 1e-12)) if pw.size else 0.0,
         "pulse_step_error": [float(x) for x in steps - steps_exact],
+        "pulse_times": [float(x) for x in np.asarray(pulse_times, dtype=np.float64)],
     }
     return layer, report
 

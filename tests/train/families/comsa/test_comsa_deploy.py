@@ -119,3 +119,40 @@ def test_reference_equals_lava_sim_on_an_exported_run(exported, no_leftover_chil
     for a, b in zip(ref.layers, lava.layers, strict=True):
         np.testing.assert_array_equal(a, b)
     assert ref.spikes.sum() > 0
+
+
+@pytest.mark.lava
+def test_check_adds_the_continuous_model_and_the_step_errors(exported, no_leftover_children):
+    from spikecodec.workflows.parity import check_parity
+    from spikecodec.workflows.reports import format_parity
+
+    family, net = exported
+    inputs = family.inputs(net, samples=10)
+    report, ok = check_parity(net, family, inputs)
+    assert ok and {row["engine"] for row in report["engines"]} >= {"float", "reference",
+                                                                   "lava-sim"}
+    details = report["details"]
+    ref = run(net, inputs.spikes, backend="reference", probe=True)
+    for row, spikes in zip(details["layers"], ref.layers, strict=True):
+        assert sum(row["histogram"].values()) == row["compared"]
+        fired = int((spikes.sum(axis=2) > 0).sum())
+        assert row["compared"] + row["gained"] == fired  # every discrete spike is accounted
+    assert details["continuous"]["mse"] > 0
+    text = format_parity(report)
+    assert "spike-step error" in text and "continuous model" in text
+
+
+def test_a_continuous_spike_on_the_grid_has_step_error_zero():
+    from spikecodec.train.families.comsa.parity import step_errors
+
+    dt, steps = 0.25, 8
+    discrete = np.zeros((1, 3, steps), dtype=np.uint8)
+    discrete[0, 0, 2] = 1  # layer 0: step 2 reads (2 + 1/2) dt
+    discrete[0, 1, 5] = 1  # the continuous neuron is silent: gained
+    t = torch.tensor([[2.5 * dt, math.inf, 3.0 * dt]], dtype=torch.float64)  # 3rd: lost
+    row = step_errors(discrete, t, index=0, dt=dt, num_steps=steps)
+    assert row["compared"] == 1 and row["histogram"][0] == 1
+    assert row["gained"] == 1 and row["lost"] == 1 and row["past_horizon"] == 0
+    late = step_errors(np.zeros((1, 1, steps)), torch.tensor([[9.0]]), index=0, dt=dt,
+                       num_steps=steps)
+    assert late["past_horizon"] == 1 and late["lost"] == 0
