@@ -34,8 +34,9 @@ from spikecodec.errors import ConfigError, ExportError
 from spikecodec.train import config as config_io
 
 # What ``train --resume RUN_DIR --set ...`` may change: the length of the run, how often it
-# saves, learning rates. Anything else would make the resumed run a different experiment.
-RESUME_SAFE = re.compile(r"^train\.(epochs|checkpoint_every|lr\w*)$")
+# saves, learning rates, and switching on deployment-aware fine-tuning (Comsa). Anything else
+# would make the resumed run a different experiment.
+RESUME_SAFE = re.compile(r"^train\.(epochs|checkpoint_every|lr\w*|deploy_aware)$")
 
 
 class ExportInputs(NamedTuple):

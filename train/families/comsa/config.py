@@ -115,6 +115,10 @@ class ComsaTrainConfig:
     # torch's default
     threads: int = 1
     device: str = "cpu"
+    # the forward is the deployed discrete fixed-point model, the backward the exact spike-time
+    # gradient (finetune.py); validation then selects on the deployed model's MSE. Meant for
+    # fine-tuning: `train comsa --resume RUN --set train.epochs=N --set train.deploy_aware=true`
+    deploy_aware: bool = False
 
     def __post_init__(self) -> None:
         check_loop_settings(self)

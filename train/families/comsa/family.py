@@ -37,6 +37,7 @@ from spikecodec.train.families.comsa.config import (
     search_space,
 )
 from spikecodec.train.families.comsa.discrete import DiscreteComsaAE
+from spikecodec.train.families.comsa.finetune import discrete_model_times
 from spikecodec.train.families.comsa.quantize import (
     Grid,
     grid_for,
@@ -150,10 +151,8 @@ class ComsaFamily(Family):
         net = FixedPointNetwork(layers, self._input_spec(grid, data.image_shape),
                                 decoder=self._decoder(grid, cfg.model.latency),
                                 metadata=metadata)
-        spikes = input_spikes(data.inputs["test"], grid)
-        out = DiscreteComsaAE(net.layers, net.num_steps)(spikes)[-1]
-        scores = output_scores(output_times(out, grid), data.targets["test"],
-                               cfg.model.latency)
+        _, t_out = discrete_model_times(net.layers, data.inputs["test"], grid)
+        scores = output_scores(t_out, data.targets["test"], cfg.model.latency)
         quantized = {**scores, "samples": data.size("test")}
         return dataclasses.replace(net, metadata=dataclasses.replace(
             net.metadata, quantized_metrics=quantized))

@@ -156,3 +156,42 @@ def test_a_continuous_spike_on_the_grid_has_step_error_zero():
     late = step_errors(np.zeros((1, 1, steps)), torch.tensor([[9.0]]), index=0, dt=dt,
                        num_steps=steps)
     assert late["past_horizon"] == 1 and late["lost"] == 0
+
+
+def test_deploy_aware_forward_is_the_deployed_model_with_exact_gradients():
+    from spikecodec.train.families.comsa.finetune import deploy_aware_forward, discrete_times
+    from spikecodec.train.families.comsa.training import loss_fn
+
+    cfg = config_io.load(ComsaConfig, None, ["model.pulses=3", "model.hidden=12",
+                                             "model.weight_mean=0.0"])
+    model = _model(cfg).double()
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand((9, 64), generator=gen, dtype=torch.float64)
+    x[x > 0.8] = math.inf  # silent pixels
+    out = deploy_aware_forward(model, x, cfg, clip=100.0, penalty=1.0)
+    t_hidden, t_out = discrete_times(model, x, cfg)
+    assert torch.equal(out.hidden, t_hidden) and torch.equal(out.output, t_out)
+    assert torch.isfinite(t_hidden).any() and torch.isfinite(t_out).any()
+    loss_fn(out.output, 1.0 - torch.rand((9, 64), generator=gen, dtype=torch.float64),
+            cfg.model.latency).backward()
+    for p in (model.encoder.weight, model.decoder.weight, model.decoder.pulse_times):
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+
+
+def test_fine_tuning_resumes_a_run_deploy_aware_and_selects_on_the_deployed_mse(tmp_path):
+    from spikecodec.workflows.training import start_run, train_run
+
+    family = FAMILIES["comsa"]
+    settings = ["data.train_limit=300", "data.test_limit=40", "model.hidden=12",
+                "model.pulses=3", "model.weight_mean=0.0", "train.epochs=1", "ann.enabled=false"]
+    run_dir = tmp_path / "run"
+    train_run(family, start_run(family, overrides=settings, out=str(run_dir)),
+              show_progress=False, log=lambda _: None)
+    plan = start_run(family, resume=str(run_dir), overrides=["train.epochs=2",
+                                                             "train.deploy_aware=true"])
+    done = train_run(family, plan, show_progress=False, log=lambda _: None)
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt", model_kind="comsa")
+    assert ckpt["trainer"]["best"]["model"] == "deployed" and ckpt["trainer"]["best"]["epoch"] == 2
+    assert done.results["metrics"]["per_epoch"][-1]["val_mse"] == pytest.approx(
+        ckpt["trainer"]["best"]["mse"])
+    assert done.net.metadata.quantized_metrics["mse"] > 0
