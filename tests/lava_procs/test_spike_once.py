@@ -89,3 +89,52 @@ def test_pulses_alone_drive_the_layer_in_lava_as_in_the_reference(gap, no_leftov
     assert np.array_equal(reference.spikes[0], reference.spikes[2])  # same in every sample
     assert reference.spikes[:, :, :1].sum() == 0  # nothing before the first pulse
     assert reference.spikes[:, 0, 1].all()  # 100 << 2 > 300 at once: the step of the pulse
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("tag", ["fixed_pt", "floating_pt"])
+def test_both_processes_under_both_tags(tag, no_leftover_children):
+    """RingBuffer -> SpikeOnceAlpha <- PulseSource (direct, unit weight rows), RingBuffers out:
+    zeros before ``offset``, then each ``period`` a sample from zero state, as the step says."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    from spikecodec.lava_procs.pulse.process import PulseSource
+    from spikecodec.lava_procs.spike_once_alpha.process import SpikeOnceAlpha
+
+    n, period, offset, count, decay, vth = 5, 9, 2, 3, 700, 400
+    total = offset + count * period
+    rng = np.random.default_rng(4)
+    a = rng.integers(-150, 300, (total, n))  # what a Dense would send, one row per Lava step
+    neuron = SpikeOnceAlpha(shape=(n,), decay=decay, vth=vth, period=period, offset=offset)
+    pulses = PulseSource(steps=[0, 4, 8], period=period, offset=offset)
+    source, out = Source(data=a.T.astype(float)), Sink(shape=(n,), buffer=total)
+    pulse_out = Sink(shape=(3,), buffer=total)
+    source.s_out.connect(neuron.a_in)
+    neuron.s_out.connect(out.a_in)
+    pulses.s_out.connect(pulse_out.a_in)
+    try:
+        cfg = Loihi2SimCfg(select_tag=tag)
+        neuron.run(condition=RunSteps(num_steps=total), run_cfg=cfg)
+        pulses.run(condition=RunSteps(num_steps=total), run_cfg=cfg)
+        got, got_pulses = out.data.get().T, pulse_out.data.get().T
+    finally:
+        neuron.stop()
+        pulses.stop()
+    want = np.zeros((total, n))
+    p = spike_once_params(decay, vth << 6)
+    for s in range(count):
+        zeros = np.zeros(n, dtype=np.int64)
+        state = SpikeOnceState(zeros, zeros, zeros != 0)
+        for t in range(period):
+            state, spikes = spike_once_step(state, a[offset + s * period + t] << 6, p)
+            want[offset + s * period + t] = spikes
+    assert 0 < want.sum() <= count * n
+    np.testing.assert_array_equal(got, want)
+    want_pulses = np.zeros((total, 3))
+    for s in range(count):
+        for i, step in enumerate([0, 4, 8]):
+            want_pulses[offset + s * period + step, i] = 1
+    np.testing.assert_array_equal(got_pulses, want_pulses)

@@ -124,11 +124,11 @@ def quantize_layer(weight: np.ndarray, pulse_weight: np.ndarray, pulse_times: np
 
 
 @torch.no_grad()
-def quantize(model: torch.nn.Module, cfg: Any) -> tuple[list[SpikeOnceAlphaLayer],
-                                                       dict[str, Any]]:
+def quantize(model: torch.nn.Module, cfg: Any, *, grid: Grid | None = None
+             ) -> tuple[list[SpikeOnceAlphaLayer], dict[str, Any]]:
     """The two layers of a trained :class:`~spikecodec.train.families.comsa.model.ComsaAE` on
-    ``cfg``'s grid, and the report (per layer, plus the grid)."""
-    grid = grid_for(cfg)
+    ``cfg``'s grid (or ``grid``), and the report (per layer, plus the grid)."""
+    grid = grid_for(cfg) if grid is None else grid
     layers, report = [], {"dt": grid.dt, "num_steps": grid.num_steps}
     for i, (name, block) in enumerate(zip(LAYER_NAMES, (model.encoder, model.decoder),
                                           strict=True)):
