@@ -14,7 +14,8 @@ ceil((l + 1 + margin) / dt)`` steps per sample. Each layer becomes a
   ``W = round(c w)`` (8 bits, ``c = 254 / max |w|``, smaller when the threshold would not fit 17
   bits) and the threshold ``v_th_mant = round(c theta / (dt e^{-K dt}))``;
 * **pulses** get their own Dense: ``PW = round(c w_p / 2^e)`` with the smallest ``e`` in [0, 7]
-  that fits 8 bits; pulse ``p`` of layer ``i`` fires on step ``round(p / dt - i / 2)``;
+  that fits 8 bits; pulse ``p`` of layer ``i`` fires on step ``round(p / dt - i / 2)``; a pulse
+  after the horizon cannot change any spike inside it and is left out (the report lists it);
 * **times**: an input at ``t`` spikes on step ``round(t / dt)``. A neuron's voltage on step ``n``
   is its continuous potential at ``(n + 1) dt`` (in its layer's frame), so its spike on step
   ``n`` means a crossing in ``(n dt, (n + 1) dt]``, on average ``(n + 1/2) dt``: every layer's
@@ -99,15 +100,13 @@ def quantize_layer(weight: np.ndarray, pulse_weight: np.ndarray, pulse_times: np
                               f"shift of {exp} > {PULSE_EXP_MAX} bits beside weights up to "
                               f"{np.abs(w).max():.3g}")
     PW = np.clip(np.round(c * pw / 2**exp), WEIGHT_MIN, WEIGHT_MAX).astype(np.int64)
-    steps_exact = np.asarray(pulse_times, dtype=np.float64) / grid.dt - index / 2
+    times = np.asarray(pulse_times, dtype=np.float64)
+    steps_exact = times / grid.dt - index / 2
     steps = np.maximum(np.round(steps_exact), 0).astype(np.int64)
-    late = np.flatnonzero(steps >= grid.num_steps)
-    if late.size:
-        raise ConfigError(f"{name}: pulse {int(late[0])} at t = {pulse_times[late[0]]:.3f} "
-                          f"falls on step {int(steps[late[0]])}, outside the horizon of "
-                          f"{grid.num_steps} steps (pulse_steps); raise deploy.margin")
+    kept = steps < grid.num_steps  # a pulse after the horizon cannot change a spike inside it
     layer = SpikeOnceAlphaLayer(name=name, weight=W, decay=d, v_th_mant=v_th,
-                                pulse_steps=steps, pulse_weight=PW, pulse_exp=exp)
+                                pulse_steps=steps[kept], pulse_weight=PW[:, kept],
+                                pulse_exp=exp)
     k_eff = -math.log1p(-d / DECAY_SCALE) / grid.dt
     report = {
         "decay": d, "decay_rel_error": k_eff / decay - 1.0,
@@ -117,8 +116,9 @@ def quantize_layer(weight: np.ndarray, pulse_weight: np.ndarray, pulse_times: np
         "pulse_exp": exp,
         "pulse_weight_rel_error": float(np.abs(PW * 2**exp / c - pw).max()
                                         / max(np.abs(pw).max(), 1e-12)) if pw.size else 0.0,
-        "pulse_step_error": [float(x) for x in steps - steps_exact],
-        "pulse_times": [float(x) for x in np.asarray(pulse_times, dtype=np.float64)],
+        "pulse_step_error": [float(x) for x in (steps - steps_exact)[kept]],
+        "pulse_times": [float(x) for x in times[kept]],  # of the pulses deployed
+        "pulses_past_horizon": [float(x) for x in times[~kept]],  # dropped: no effect inside
     }
     return layer, report
 

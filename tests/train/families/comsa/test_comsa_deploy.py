@@ -55,14 +55,15 @@ def test_quantization_reports_what_rounding_changed():
     assert layers[1].pulse_steps.tolist() == np.round(p * 32 - 0.5).astype(int).tolist()
 
 
-def test_a_pulse_past_the_horizon_is_refused_naming_layer_and_field():
+def test_a_pulse_past_the_horizon_is_left_out_and_reported():
     cfg = config_io.load(ComsaConfig, None, ["model.pulses=2"])
     model = _model(cfg)
     with torch.no_grad():
-        model.decoder.pulse_times[1] = 4.0
-    with pytest.raises(ConfigError, match=r"decoder: pulse 1 at t = 4.000 falls on step 128, "
-                                          r"outside the horizon of 72 steps \(pulse_steps\)"):
-        quantize(model, cfg)
+        model.decoder.pulse_times[1] = 4.0  # step 128 > T = 72
+    layers, report = quantize(model, cfg)
+    assert layers[1].num_pulses == 1 and layers[1].pulse_weight.shape == (64, 1)
+    assert report["decoder"]["pulses_past_horizon"] == [4.0]
+    assert len(report["decoder"]["pulse_times"]) == 1 and layers[0].num_pulses == 2
 
 
 def test_times_to_steps_and_back():
