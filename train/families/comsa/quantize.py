@@ -11,9 +11,10 @@ ceil((l + 1 + margin) / dt)`` steps per sample. Each layer becomes a
   a ``K dt`` too small rounds to 0 (no decay) and is refused;
 * **weights**: a continuous weight ``w`` adds ``w dt e^{-K dt}`` per unit of potential to the
   state the step after its input, so with ``c`` integers per unit weight the layer stores
-  ``W = round(c w)`` (8 bits, ``c = 254 / max |w|``, smaller when the threshold would not fit 17
-  bits) and the threshold ``v_th_mant = round(c theta / (dt e^{-K dt}))``;
-* **pulses** get their own Dense: ``PW = round(c w_p / 2^e)`` with the smallest ``e`` in [0, 7]
+  ``W``, the even integer nearest ``c w`` (an 8-bit signed mantissa times 2, as SLAYER writes
+  weights; ``c = 254 / max |w|``, smaller when the threshold would not fit 17 bits) and the
+  threshold ``v_th_mant = round(c theta / (dt e^{-K dt}))``;
+* **pulses** get their own Dense: ``PW`` even nearest ``c w_p / 2^e`` with the smallest ``e`` in [0, 7]
   that fits 8 bits; pulse ``p`` of layer ``i`` fires on step ``round(p / dt - i / 2)``; a pulse
   after the horizon cannot change any spike inside it and is left out (the report lists it);
 * **times**: an input at ``t`` spikes on step ``round(t / dt)``. A neuron's voltage on step ``n``
@@ -89,7 +90,7 @@ def quantize_layer(weight: np.ndarray, pulse_weight: np.ndarray, pulse_times: np
     gain = grid.dt * math.exp(-decay * grid.dt)  # potential per unit weight, the step after
     c = WEIGHT_MAX / max(float(np.abs(w).max()), 1e-12)
     c = min(c, V_TH_MANT_MAX * gain / threshold)  # the threshold must fit 17 bits
-    W = np.clip(np.round(c * w), WEIGHT_MIN, WEIGHT_MAX).astype(np.int64)
+    W = _even(c * w)
     v_th = max(1, round(c * threshold / gain))
     exp = 0
     if pw.size:
@@ -99,7 +100,7 @@ def quantize_layer(weight: np.ndarray, pulse_weight: np.ndarray, pulse_times: np
             raise ConfigError(f"{name}: pulse_weight up to {np.abs(pw).max():.3g} needs a "
                               f"shift of {exp} > {PULSE_EXP_MAX} bits beside weights up to "
                               f"{np.abs(w).max():.3g}")
-    PW = np.clip(np.round(c * pw / 2**exp), WEIGHT_MIN, WEIGHT_MAX).astype(np.int64)
+    PW = _even(c * pw / 2**exp)
     times = np.asarray(pulse_times, dtype=np.float64)
     steps_exact = times / grid.dt - index / 2
     steps = np.maximum(np.round(steps_exact), 0).astype(np.int64)
@@ -139,6 +140,12 @@ def quantize(model: torch.nn.Module, cfg: Any, *, grid: Grid | None = None
         layers.append(layer)
         report[name] = rep
     return layers, report
+
+
+def _even(x: np.ndarray) -> np.ndarray:
+    """The nearest even integers in [-256, 254]: an 8-bit signed mantissa (7 bits and a sign)
+    scaled by 2, as SLAYER writes weights and a Loihi 2 synapse holds them."""
+    return np.clip(2 * np.round(x / 2), WEIGHT_MIN, WEIGHT_MAX).astype(np.int64)
 
 
 def input_spikes(times: torch.Tensor, grid: Grid) -> torch.Tensor:

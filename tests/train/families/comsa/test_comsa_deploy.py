@@ -40,6 +40,9 @@ def test_the_grid_and_the_decay_cover_the_target_window():
 
 
 def test_quantization_reports_what_rounding_changed():
+    from spikecodec.deploy.check import loihi2_report
+    from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
+
     cfg = config_io.load(ComsaConfig, None, ["model.pulses=3"])
     layers, report = quantize(_model(cfg), cfg)
     assert [layer.name for layer in layers] == ["encoder", "decoder"]
@@ -47,9 +50,13 @@ def test_quantization_reports_what_rounding_changed():
         rep = report[layer.name]
         assert int(np.abs(layer.weight).max()) == 254  # the largest weight uses 8 bits
         assert abs(rep["decay_rel_error"]) < 0.5 / 22 + 1e-3  # ~ 0.5 / d
-        assert abs(rep["threshold_rel_error"]) < 1e-3 and rep["weight_rel_error"] <= 0.5 / 254
+        assert abs(rep["threshold_rel_error"]) < 1e-3 and rep["weight_rel_error"] <= 1 / 254
+        assert np.all(layer.weight % 2 == 0) and np.all(layer.pulse_weight % 2 == 0)
         assert np.abs(layer.pulse_weight).max() * 2 ** layer.pulse_exp >= 128
         assert all(abs(e) <= 0.5 for e in rep["pulse_step_error"])
+    net = FixedPointNetwork(layers, InputSpec("comsa_latency", 72, (8, 8)))
+    report_l2 = loihi2_report(net)
+    assert report_l2["ok"], [row["problems"] for row in report_l2["layers"]]  # 8-bit weights
     # pulse i of layer 1 runs half a step behind layer 0's frame (quantize.py)
     p = _model(cfg).decoder.pulse_times.detach().numpy()
     assert layers[1].pulse_steps.tolist() == np.round(p * 32 - 0.5).astype(int).tolist()
