@@ -16,8 +16,9 @@ What it does, for ``roy_ae_digits``:
    ``manifest.json`` (versions, shapes, spike counts, sha256 of the files).
 
 ``comsa_digits`` is the Comsa et al. autoencoder 64-16-64 (3 pulses per layer, 6 epochs on the
-digits, initial weight mean 0: the published -7 sigma leaves this small hidden layer silent), deployed as two spike-once alpha layers with their pulse sources on the grid of its
-config (dt = 1/32, T = 72); its inputs are the test digits as spike times on that grid, and its
+digits, initial weight mean 0: the published -7 sigma leaves this small hidden layer silent),
+deployed as two spike-once alpha layers with their pulse sources on the grid of its config
+(dt = 1/32, T = 72); its inputs are the test digits as spike times on that grid, and its
 golden file also holds the host-decoded pixels (first spike -> ``1 - (t - l)``).
 
 ``vdib_digits`` is the same path for the VDIB hybrid autoencoder (64-24-16: one SRM hidden layer,

@@ -14,8 +14,8 @@ ceil((l + 1 + margin) / dt)`` steps per sample. Each layer becomes a
   ``W``, the even integer nearest ``c w`` (an 8-bit signed mantissa times 2, as SLAYER writes
   weights; ``c = 254 / max |w|``, smaller when the threshold would not fit 17 bits) and the
   threshold ``v_th_mant = round(c theta / (dt e^{-K dt}))``;
-* **pulses** get their own Dense: ``PW`` even nearest ``c w_p / 2^e`` with the smallest ``e`` in [0, 7]
-  that fits 8 bits; pulse ``p`` of layer ``i`` fires on step ``round(p / dt - i / 2)``; a pulse
+* **pulses** get their own Dense: ``PW`` the even integer nearest ``c w_p / 2^e`` with the
+  smallest ``e`` in [0, 7] that fits 8 bits; pulse ``p`` of layer ``i`` fires on step ``round(p / dt - i / 2)``; a pulse
   after the horizon cannot change any spike inside it and is left out (the report lists it);
 * **times**: an input at ``t`` spikes on step ``round(t / dt)``. A neuron's voltage on step ``n``
   is its continuous potential at ``(n + 1) dt`` (in its layer's frame), so its spike on step
