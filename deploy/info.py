@@ -16,14 +16,16 @@ import numpy as np
 
 from spikecodec.errors import ConfigError
 
-DECODER_KINDS = ("rate", "ann")
+DECODER_KINDS = ("rate", "ann", "spike_time")
 
 
 @dataclass(frozen=True)
 class HostDecoder:
     """What the host does with output spikes: ``rate`` counts them (the network's output is
     the estimate); ``ann`` runs an ANN (:mod:`spikecodec.deploy.decoders` documents its
-    ``config`` keys and ``arrays``)."""
+    ``config`` keys and ``arrays``); ``spike_time`` reads each output neuron's first spike on
+    step ``m`` as the time ``t0 + m dt`` (config ``dt``, ``t0``, ``latency``; the Comsa family
+    turns it into the pixel ``1 - (t - latency)``, a silent neuron into background)."""
 
     kind: str = "rate"
     config: Mapping[str, Any] = field(default_factory=dict)  # JSON-able settings (arch, ...)

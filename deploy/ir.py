@@ -99,6 +99,7 @@ class FixedPointNetwork:
             if layer.in_features != previous:
                 raise ConfigError(f"{layer.name}: expects {layer.in_features} inputs but the "
                                   f"previous stage has {previous} outputs")
+            layer.check_num_steps(self.input.num_steps)
             previous = layer.out_features
             checked.append(layer)
         object.__setattr__(self, "layers", tuple(checked))

@@ -49,3 +49,6 @@ LUT_SHIFT_MAX = 31
 LUT_OFFSET_MIN, LUT_OFFSET_MAX = -(1 << 31), (1 << 31) - 1  # the readout table's bin offset
 STREAM_MAX = 1 << 40  # stream periods, offsets and sample indices of a Lava run
 NUM_STEPS_MAX = 1 << 20  # steps per sample an export may ask for
+PULSE_EXP_MAX = 7  # extra left shift of a pulse synapse's weights (Loihi 2 weight exponents
+#                    reach +7; the pulse weights are far larger than the regular ones)
+WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7  # a Dense's weight exponent on Loihi 2

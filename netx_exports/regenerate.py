@@ -15,6 +15,12 @@ What it does, for ``roy_ae_digits``:
 4. checks that the reference engine reproduces the golden spikes exactly, and writes
    ``manifest.json`` (versions, shapes, spike counts, sha256 of the files).
 
+``comsa_digits`` is the Comsa et al. autoencoder 64-16-64 (3 pulses per layer, 6 epochs on the
+digits, initial weight mean 0: the published -7 sigma leaves this small hidden layer silent),
+deployed as two spike-once alpha layers with their pulse sources on the grid of its config
+(dt = 1/32, T = 72); its inputs are the test digits as spike times on that grid, and its
+golden file also holds the host-decoded pixels (first spike -> ``1 - (t - l)``).
+
 ``vdib_digits`` is the same path for the VDIB hybrid autoencoder (64-24-16: one SRM hidden layer,
 a stochastic readout with two synaptic basis responses and feedback, an MLP decoder on the host),
 time-to-first-spike inputs; its golden file also holds the readout spikes' host-decoded images
@@ -50,19 +56,24 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def record_golden(net, out_dir: Path, *, decode_output: bool = False):
-    """Encode the first test digits as the export says, run them on the Lava simulator and
-    the reference engine (which must agree on every layer), and write ``golden.npz``.
+def record_golden(net, out_dir: Path, *, decode_output: bool = False,
+                  x: np.ndarray | None = None):
+    """Encode the first test digits as the export says (or take the input spikes ``x``), run
+    them on the Lava simulator and the reference engine (which must agree on every layer), and
+    write ``golden.npz``.
 
     Returns ``(lava RunResult, golden path)``; with ``decode_output`` the golden file also
     holds the host decoder's estimates of the output spikes (``decoded``)."""
     from spikecodec.atomic import atomic_path
     from spikecodec.deploy.backends import run
-    from spikecodec.train.datasets import load_images
-    from spikecodec.train.encoding import encode_input
 
-    images = load_images("digits", "test", limit=GOLDEN_SAMPLES).images
-    x = encode_input(net.input, images, seed=net.metadata.eval_seed).numpy().astype(np.uint8)
+    if x is None:
+        from spikecodec.train.datasets import load_images
+        from spikecodec.train.encoding import encode_input
+
+        images = load_images("digits", "test", limit=GOLDEN_SAMPLES).images
+        x = encode_input(net.input, images, seed=net.metadata.eval_seed).numpy()
+    x = np.asarray(x, dtype=np.uint8)
     lava = run(net, x, backend="lava-sim", probe=True)
     reference = run(net, x, backend="reference", probe=True)
     for layer, a, b in zip(net.layers, lava.layers, reference.layers, strict=True):
@@ -70,15 +81,25 @@ def record_golden(net, out_dir: Path, *, decode_output: bool = False):
             raise RuntimeError(f"reference engine and Lava disagree on layer {layer.name}")
     arrays = {}
     if decode_output:  # first: the committed golden files hold their arrays in this order
-        from spikecodec.deploy.decoders import decode
-
-        arrays["decoded"] = decode(net.decoder, lava.spikes, num_steps=net.num_steps)
+        arrays["decoded"] = host_decode(net, lava.spikes)
     arrays.update({f"layer_{layer.name}": s
                    for layer, s in zip(net.layers, lava.layers, strict=True)})
     golden = out_dir / "golden.npz"
     with atomic_path(golden) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, input=x, **arrays)
     return lava, golden
+
+
+def host_decode(net, spikes: np.ndarray) -> np.ndarray:
+    """The export's host decoder on output spikes: the ANN (VDIB) or the family's own (Comsa:
+    first-spike times to pixels)."""
+    if net.decoder.kind == "ann":
+        from spikecodec.deploy.decoders import decode
+
+        return decode(net.decoder, spikes, num_steps=net.num_steps)
+    from spikecodec.workflows.exporting import family_of
+
+    return family_of(net).decode(net, None, spikes)
 
 
 def write_manifest(out_dir: Path, name: str, settings: list[str], net, lava, files: list[Path],
@@ -151,7 +172,29 @@ def regenerate_vdib_digits(out_dir: Path, *, show_progress: bool = False) -> dic
                           quantized_test_mse=results["metrics"]["quantized"]["mse"])
 
 
-EXPORTS = {"roy_ae_digits": regenerate_roy_ae_digits, "vdib_digits": regenerate_vdib_digits}
+COMSA_SETTINGS = ["data.dataset=digits", "model.hidden=16", "model.pulses=3",
+                  "model.weight_mean=0.0", "train.epochs=6", "train.threads=1", "train.seed=0",
+                  "ann.enabled=false"]
+
+
+def regenerate_comsa_digits(out_dir: Path, *, show_progress: bool = False) -> dict[str, Any]:
+    """Train a small Comsa autoencoder, export it (spike-once alpha layers with pulses), record
+    golden spikes and their host-decoded pixels."""
+    from spikecodec.train.families import get_family
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results, net, export = train_and_export("comsa", COMSA_SETTINGS, out_dir / "export.h5",
+                                            show_progress=show_progress)
+    x = get_family("comsa").inputs(net, samples=GOLDEN_SAMPLES).spikes
+    lava, golden = record_golden(net, out_dir, decode_output=True, x=x)
+    return write_manifest(out_dir, "comsa_digits", COMSA_SETTINGS, net, lava, [export, golden],
+                          engine="Loihi2SimCfg fixed_pt, SpikeOnceAlpha + PulseSource processes",
+                          float_test_mse=results["metrics"]["test"]["mse"],
+                          quantized_test_mse=net.metadata.quantized_metrics["mse"])
+
+
+EXPORTS = {"roy_ae_digits": regenerate_roy_ae_digits, "vdib_digits": regenerate_vdib_digits,
+           "comsa_digits": regenerate_comsa_digits}
 
 
 def _versions() -> dict[str, str | None]:

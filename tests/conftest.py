@@ -104,8 +104,20 @@ def _stochastic_readout(rng: np.random.Generator, name: str, n_in: int, n_out: i
         offset, int(rng.integers(0, 2**32)))
 
 
+def _spike_once_alpha(rng: np.random.Generator, name: str, n_in: int, n_out: int):
+    """Mostly excitatory weights and one to three pulses (steps < 8: any test T >= 8 fits)."""
+    from spikecodec.deploy.layers import SpikeOnceAlphaLayer
+
+    pulses = int(rng.integers(1, 4))
+    return SpikeOnceAlphaLayer(
+        name, 2 * rng.integers(-20, 61, (n_out, n_in)), int(rng.choice([128, 512, 1024])),
+        int(rng.integers(150, 600)), rng.integers(0, 8, pulses),
+        2 * rng.integers(-30, 31, (n_out, pulses)), int(rng.integers(0, 3)))
+
+
 # One maker per registered layer kind: maker(rng, name, n_in, n_out) -> a valid layer.
-RANDOM_LAYERS = {"dense": _dense, "stochastic_readout": _stochastic_readout}
+RANDOM_LAYERS = {"dense": _dense, "stochastic_readout": _stochastic_readout,
+                 "spike_once_alpha": _spike_once_alpha}
 
 
 def random_layer(kind: str, rng: np.random.Generator, name: str, n_in: int, n_out: int):

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from spikecodec.deploy.layers.base import register_kinds
 from spikecodec.deploy.layers.dense import CubaNeuron, DenseLayer
+from spikecodec.deploy.layers.spike_once_alpha import SpikeOnceAlphaLayer
 from spikecodec.deploy.layers.stochastic_readout import StochasticReadoutLayer
 
 LAYER_KINDS: dict[str, type] = register_kinds(
     DenseLayer,
     StochasticReadoutLayer,
+    SpikeOnceAlphaLayer,
 )
 
-__all__ = ["LAYER_KINDS", "CubaNeuron", "DenseLayer", "StochasticReadoutLayer", "register_kinds"]
+__all__ = ["LAYER_KINDS", "CubaNeuron", "DenseLayer", "SpikeOnceAlphaLayer",
+           "StochasticReadoutLayer", "register_kinds"]

@@ -8,7 +8,9 @@ consumer calls, so no consumer keeps a per-kind table or tests ``isinstance``:
 consumer       hook
 ============== ================================================================================
 IR             ``validate()`` -> a checked copy (read-only int64 arrays); ``describe()`` -> the
-               summary line; ``in_features`` / ``out_features``; class attributes ``kind`` (its
+               summary line; ``check_num_steps(T)`` refuses what does not fit the network's
+               ``T`` steps per sample (e.g. a pulse after the horizon); ``in_features`` /
+               ``out_features``; class attributes ``kind`` (its
                name in HDF5; a standard kind's ``kind`` is its NetX ``type``) and ``standard``
                (NetX can build it)
 HDF5           ``write_hdf5(group)`` writes the layer's data into ``group``;
@@ -32,8 +34,8 @@ from typing import Any, ClassVar, Protocol
 
 from spikecodec.errors import ConfigError
 
-HOOKS = ("validate", "describe", "write_hdf5", "read_hdf5", "reference_plan", "build_lava",
-         "loihi2_check")
+HOOKS = ("validate", "check_num_steps", "describe", "write_hdf5", "read_hdf5", "reference_plan",
+         "build_lava", "loihi2_check")
 NIR_HOOKS = ("to_nir", "from_nir")  # must exist; None means "no NIR node" (issue 13)
 
 
@@ -72,6 +74,8 @@ class LayerKind(Protocol):
     def out_features(self) -> int: ...
 
     def validate(self) -> LayerKind: ...
+
+    def check_num_steps(self, num_steps: int) -> None: ...
 
     def describe(self) -> str: ...
 

@@ -100,6 +100,9 @@ class DenseLayer:
                                    BIAS_MIN, BIAS_MAX)
         return DenseLayer(self.name, weight, self.neuron, bias)
 
+    def check_num_steps(self, num_steps: int) -> None:
+        """Any number of steps per sample fits this layer."""
+
     def describe(self) -> str:
         n = self.neuron
         return f"iDecay={n.i_decay} vDecay={n.v_decay} vThMant={n.v_th_mant}"

@@ -141,6 +141,9 @@ class StochasticReadoutLayer:
                                  LUT_OFFSET_MAX),
             seed=check_int(self.name, "seed", self.seed, SEED_MIN, SEED_MAX))
 
+    def check_num_steps(self, num_steps: int) -> None:
+        """Any number of steps per sample fits this layer."""
+
     def describe(self) -> str:
         return (f"stochastic, {self.num_basis} basis, iDecay={list(self.i_decay)} "
                 f"vDecay={list(self.v_decay)} seed={self.seed}")

@@ -53,7 +53,8 @@ def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
                   images: torch.Tensor | None = None, engines: tuple[str, ...] | None = None,
                   metric: tuple[str, Callable[[np.ndarray], float]] | None = None,
                   show_progress: bool = False,
-                  backend_options: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                  backend_options: dict[str, dict[str, Any]] | None = None,
+                  spikes_out: dict[str, list[np.ndarray]] | None = None) -> dict[str, Any]:
     """Run ``spikes (batch, in, time)`` on each engine; compare every layer with the reference.
 
     ``engines`` defaults to :func:`default_engines`. ``float`` is skipped (and said so) when the
@@ -62,7 +63,8 @@ def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
     Spike-MSE of the output. ``metric = (name, score)`` replaces both: ``score`` maps the output
     spikes ``(batch, n, time)`` uint8 to one number (e.g. a host decoder's task error, for
     networks whose output is not a reconstruction of the input). ``backend_options`` maps an
-    engine to its backend's options (e.g. ``{"lava-sim": {"workers": 2}}``).
+    engine to its backend's options (e.g. ``{"lava-sim": {"workers": 2}}``). ``spikes_out``,
+    when given, receives every engine's per-layer spikes.
     """
     layers: dict[str, list[np.ndarray]] = {}
     notes = []
@@ -79,6 +81,8 @@ def parity_report(net: FixedPointNetwork, spikes: torch.Tensor, *,
                          **(backend_options or {}).get(engine, {}))
             layers[engine] = result.layers
             stats[engine] = result.stats
+    if spikes_out is not None:
+        spikes_out.update(layers)
     ref = layers["reference"]
     rows = []
     for engine, outs in layers.items():
@@ -120,8 +124,12 @@ def check_parity(net: FixedPointNetwork, family, inputs, *, show_progress: bool 
     except ExportError as err:
         notes.append(f"cannot score the outputs ({err}); comparing spikes only")
         metric = ("spikes/sample", lambda spikes: float(spikes.sum()) / len(spikes))
+    spikes: dict[str, list[np.ndarray]] = {}
     report = parity_report(net, inputs.spikes, metric=metric, show_progress=show_progress,
-                           backend_options=backend_options)
+                           backend_options=backend_options, spikes_out=spikes)
+    details = family.parity_details(net, inputs, spikes["reference"])
+    if details is not None:
+        report["details"] = details
     if "float" in family.exact_engines:
         notes.append("(the float row is the training model in its deployed arithmetic, so "
                      "every row must agree exactly)")

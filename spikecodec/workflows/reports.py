@@ -95,5 +95,6 @@ def format_parity(report: dict[str, Any]) -> str:
     if report.get("u_wraps") is not None:
         lines.append(f"Lava arithmetic the training model does not have: current wraps "
                      f"{report['u_wraps']}, voltage clips {report['v_clips']}")
+    lines.extend(report.get("details", {}).get("text", []))
     lines.extend(report["notes"])
     return "\n".join(lines)

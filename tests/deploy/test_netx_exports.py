@@ -16,7 +16,7 @@ from conftest import REPO
 
 EXPORTS = REPO / "netx_exports"
 EXPORT_DIR = EXPORTS / "roy_ae_digits"
-NAMES = ["roy_ae_digits", "vdib_digits"]
+NAMES = ["roy_ae_digits", "vdib_digits", "comsa_digits"]
 
 
 def load_golden(directory=EXPORT_DIR):
@@ -33,11 +33,16 @@ def check_replay(net, golden, backend):
         assert expected.sum() > 0, f"golden {layer.name} spikes are empty: not a real test"
         np.testing.assert_array_equal(spikes, expected, err_msg=f"{backend}: {layer.name}")
     np.testing.assert_array_equal(result.spikes, golden[f"layer_{net.layers[-1].name}"])
-    if "decoded" in golden:  # VDIB: the host decoder on the backend's readout spikes
-        from spikecodec.deploy.decoders import decode
-
-        decoded = decode(net.decoder, result.spikes, num_steps=net.num_steps)
+    if "decoded" in golden:  # VDIB, Comsa: the host decoder on the backend's output spikes
+        decoded = _regen().host_decode(net, result.spikes)
         np.testing.assert_allclose(decoded, golden["decoded"], rtol=0, atol=1e-6)
+
+
+def _regen():
+    spec = importlib.util.spec_from_file_location("regen", REPO / "netx_exports" / "regenerate.py")
+    regen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regen)
+    return regen
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -61,6 +66,15 @@ def test_reference_engine_replays_golden_spikes(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_lava_simulator_replays_golden_spikes(name):
     check_replay(*load_golden(EXPORTS / name), "lava-sim")
+
+
+def test_comsa_export_has_spike_once_alpha_layers_with_pulses():
+    net, golden = load_golden(EXPORTS / "comsa_digits")
+    assert [layer.kind for layer in net.layers] == ["spike_once_alpha"] * 2
+    assert all(layer.num_pulses == 3 for layer in net.layers)
+    assert net.decoder.kind == "spike_time" and golden["decoded"].shape == (16, 64)
+    for layer in net.layers:  # spike once per sample at most
+        assert golden[f"layer_{layer.name}"].sum(axis=2).max() == 1
 
 
 def test_vdib_export_has_a_stochastic_readout_and_a_host_decoder():
@@ -89,3 +103,6 @@ def test_regeneration_script_produces_a_consistent_export(tmp_path):
     manifest = regen.regenerate_vdib_digits(tmp_path / "vdib")
     assert manifest["network"] == [64, 24, 16]
     check_replay(*load_golden(tmp_path / "vdib"), "reference")
+    manifest = regen.regenerate_comsa_digits(tmp_path / "comsa")
+    assert manifest["network"] == [64, 16, 64]
+    check_replay(*load_golden(tmp_path / "comsa"), "reference")

@@ -34,8 +34,9 @@ from spikecodec.errors import ConfigError, ExportError
 from spikecodec.train import config as config_io
 
 # What ``train --resume RUN_DIR --set ...`` may change: the length of the run, how often it
-# saves, learning rates. Anything else would make the resumed run a different experiment.
-RESUME_SAFE = re.compile(r"^train\.(epochs|checkpoint_every|threads|lr\w*)$")
+# saves, threads, learning rates, and switching on deployment-aware fine-tuning (Comsa).
+# Anything else would make the resumed run a different experiment.
+RESUME_SAFE = re.compile(r"^train\.(epochs|checkpoint_every|threads|lr\w*|deploy_aware)$")
 
 
 class ExportInputs(NamedTuple):
@@ -148,6 +149,14 @@ class Family(ABC):
     def decode(self, net: FixedPointNetwork, inputs: ExportInputs | None, spikes: np.ndarray
                ) -> np.ndarray | None:
         """Host-side estimates of output spikes, for families with a host decoder."""
+        return None
+
+    def parity_details(self, net: FixedPointNetwork, inputs: ExportInputs,
+                       layers: list[np.ndarray]) -> dict[str, Any] | None:
+        """What ``spikecodec check`` adds to the parity table for this family, given the
+        reference engine's spikes of every layer: JSON-able data plus ``text`` (lines to
+        print); ``None``: nothing (e.g. Comsa compares the deployed spike times with its
+        continuous model)."""
         return None
 
     def training_metrics(self, net: FixedPointNetwork) -> list[tuple[str, dict[str, Any]]]:

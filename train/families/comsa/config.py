@@ -115,6 +115,10 @@ class ComsaTrainConfig:
     # torch's default
     threads: int = 1
     device: str = "cpu"
+    # the forward is the deployed discrete fixed-point model, the backward the exact spike-time
+    # gradient (finetune.py); validation then selects on the deployed model's MSE. Meant for
+    # fine-tuning: `train comsa --resume RUN --set train.epochs=N --set train.deploy_aware=true`
+    deploy_aware: bool = False
 
     def __post_init__(self) -> None:
         check_loop_settings(self)
@@ -131,11 +135,32 @@ class ComsaAnnConfig:
 
 
 @dataclass(frozen=True)
+class ComsaDeployConfig:
+    """The time grid of the deployed (discrete, fixed-point) model: quantize.py."""
+
+    # grid steps per unit time (the input interval): dt = 1 / steps_per_unit. 32 keeps the
+    # decay exact to 2.3% at K = 0.1726 (4096 (1 - e^{-K dt}) = 22.0 -> 22) and the spike-time
+    # rounding at 1/64 of the interval; benchmarks/comsa_deploy.py measures others
+    steps_per_unit: int = 32
+    # horizon beyond latency + input interval (outputs should spike in [l, l + 1]; a background
+    # pixel that spikes after the horizon reads as silent, i.e. as background: no loss)
+    margin: float = 0.25
+
+    def __post_init__(self) -> None:
+        if isinstance(self.steps_per_unit, bool) or not isinstance(self.steps_per_unit, int) \
+                or not 1 <= self.steps_per_unit <= 4096:
+            raise ConfigError(f"deploy.steps_per_unit must be an integer in [1, 4096], got "
+                              f"{self.steps_per_unit!r}")
+        _non_negative("deploy.margin", self.margin)
+
+
+@dataclass(frozen=True)
 class ComsaConfig:
     data: ComsaDataConfig = field(default_factory=ComsaDataConfig)
     model: ComsaModelConfig = field(default_factory=ComsaModelConfig)
     train: ComsaTrainConfig = field(default_factory=ComsaTrainConfig)
     ann: ComsaAnnConfig = field(default_factory=ComsaAnnConfig)
+    deploy: ComsaDeployConfig = field(default_factory=ComsaDeployConfig)
 
 
 @cache

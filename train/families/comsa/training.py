@@ -32,6 +32,7 @@ from spikecodec.atomic import write_json
 from spikecodec.train import config as config_io
 from spikecodec.train.families.comsa import data as data_mod
 from spikecodec.train.families.comsa.config import MODEL_KIND, ComsaConfig
+from spikecodec.train.families.comsa.finetune import deploy_aware_forward, discrete_times
 from spikecodec.train.families.comsa.model import ComsaAE
 from spikecodec.train.fit import FitPlan, fit, training_device
 from spikecodec.train.parallel import local_rows
@@ -66,19 +67,29 @@ def predict(model: ComsaAE, inputs: torch.Tensor, *, batch_size: int, device: to
 def scores(hidden: torch.Tensor, t_out: torch.Tensor, y: torch.Tensor, latency: float
            ) -> dict[str, float]:
     """The metrics of the module docstring for output times ``(n, pixels)``."""
+    return {**output_scores(t_out, y, latency),
+            "hidden_spikes_per_sample": float(torch.isfinite(hidden).sum(1).double().mean())}
+
+
+def output_scores(t_out: torch.Tensor, y: torch.Tensor, latency: float) -> dict[str, float]:
+    """``mse``, ``pixel_mse`` and ``silent_outputs`` of output times ``(n, pixels)`` (the
+    deployed model's too: family.py scores backend spikes with this)."""
     o = observed(t_out, latency)
     recon = (1.0 - o).clamp(0.0, 1.0)
     return {"mse": float(((o - y) ** 2).mean(1).mean()),
             "pixel_mse": float(((recon - (1.0 - y)) ** 2).mean()),
-            "silent_outputs": float(torch.isinf(t_out).double().mean()),
-            "hidden_spikes_per_sample": float(torch.isfinite(hidden).sum(1).double().mean())}
+            "silent_outputs": float(torch.isinf(t_out).double().mean())}
 
 
 def evaluate(model: ComsaAE, data: data_mod.ComsaData, cfg: ComsaConfig, split: str,
-             device: torch.device) -> dict[str, Any]:
-    """Scores of ``split`` (and the times, for figures)."""
-    hidden, t_out = predict(model, data.inputs[split], batch_size=cfg.train.eval_batch_size,
-                            device=device, dtype=DTYPES[cfg.train.dtype])
+             device: torch.device, *, deployed: bool = False) -> dict[str, Any]:
+    """Scores of ``split`` (and the times, for figures); ``deployed``: of the discrete
+    fixed-point model (finetune.py) instead of the continuous one."""
+    if deployed:
+        hidden, t_out = discrete_times(model, data.inputs[split], cfg)
+    else:
+        hidden, t_out = predict(model, data.inputs[split], batch_size=cfg.train.eval_batch_size,
+                                device=device, dtype=DTYPES[cfg.train.dtype])
     return {"metrics": {**scores(hidden, t_out, data.targets[split], cfg.model.latency),
                         "samples": data.size(split)},
             "hidden": hidden, "output": t_out}
@@ -111,7 +122,11 @@ class ComsaTrainer:
         rows = local_rows(len(index))  # this rank's share of the batch (all of it in one)
         x = self._inputs(epoch, batch, index)[rows].to(self.device, self.dtype)
         y = self.data.targets["train"][index[rows]].to(self.device, self.dtype)
-        out = self.model(x, clip=t.clip_derivative, penalty=t.penalty_no_spike)
+        if t.deploy_aware:
+            out = deploy_aware_forward(self.model, x, self.cfg, clip=t.clip_derivative,
+                                       penalty=t.penalty_no_spike)
+        else:
+            out = self.model(x, clip=t.clip_derivative, penalty=t.penalty_no_spike)
         loss = loss_fn(out.output, y, self.cfg.model.latency)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -121,9 +136,12 @@ class ComsaTrainer:
         return {"loss": float(loss.detach()), "silent": silent}
 
     def end_epoch(self, epoch: int) -> dict[str, float]:
-        m = evaluate(self.model, self.data, self.cfg, "validation", self.device)["metrics"]
-        if m["mse"] < self.best["mse"]:
-            self.best = {"mse": m["mse"], "epoch": epoch + 1,
+        deployed = self.cfg.train.deploy_aware
+        m = evaluate(self.model, self.data, self.cfg, "validation", self.device,
+                     deployed=deployed)["metrics"]
+        measured = "deployed" if deployed else "continuous"
+        if m["mse"] < self.best["mse"] or self.best.get("model", "continuous") != measured:
+            self.best = {"mse": m["mse"], "epoch": epoch + 1, "model": measured,
                          "state": copy.deepcopy(self.model.state_dict())}
         return {"val_mse": m["mse"], "val_pixel_mse": m["pixel_mse"],
                 "val_silent": m["silent_outputs"]}

@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from spikecodec.cli import main
-from spikecodec.errors import ConfigError, ExportError
+from spikecodec.errors import ConfigError
 from spikecodec.train import config as config_io
-from spikecodec.train.families import FAMILIES
 from spikecodec.train.families.comsa import data as data_mod
 from spikecodec.train.families.comsa.config import ComsaConfig, ComsaModelConfig, published
 from spikecodec.train.families.comsa.model import ComsaAE
@@ -94,13 +93,6 @@ def test_initialisation_follows_the_modified_glorot_rule():
     assert model.encoder.pulse_weight.mean().item() == pytest.approx(3.0 * sigma, abs=0.3 * sigma)
     np.testing.assert_allclose(model.decoder.pulse_times.detach().numpy(),
                                np.arange(1, 11) / 11)
-
-
-def test_comsa_is_registered_but_says_it_cannot_export_yet(tmp_path):
-    family = FAMILIES["comsa"]
-    assert not family.deployable
-    with pytest.raises(ExportError, match="cannot be exported yet"):
-        family.export(tmp_path, {})
 
 
 @pytest.fixture(scope="module")
