@@ -50,13 +50,26 @@ class _MaskedSquare(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, voltage, output_spikes, target_spikes, threshold: float, xor_mask: bool):
-        error = torch.mul(target_spikes, threshold).sub_(voltage)  # O[t] - V[t], O = Vth x
+        # E in the voltage's memory layout (a model's time-major tensor seen as (B, n, T)), so
+        # its gradient reaches the model without a transposing copy
+        error = torch.empty_like(voltage)
+        if threshold == 1.0:  # O = x: one pass
+            torch.sub(target_spikes, voltage, out=error)
+        else:
+            torch.mul(target_spikes, threshold, out=error).sub_(voltage)  # O[t] - V[t], O = Vth x
         if xor_mask:
-            error.mul_(target_spikes != output_spikes)  # XOR of 0/1 spikes
+            error.masked_fill_(target_spikes == output_spikes, 0.0)  # keep XOR(x, A_out)
         ctx.save_for_backward(error)
-        return torch.linalg.vecdot(error.flatten(), error.flatten()) * (0.5 / voltage.shape[0])
+        flat = _memory_order(error).reshape(-1)  # a view: empty_like is dense
+        return torch.linalg.vecdot(flat, flat) * (0.5 / voltage.shape[0])
 
     @staticmethod
     def backward(ctx, grad):
         (error,) = ctx.saved_tensors
         return error * (-grad / error.shape[0]), None, None, None, None
+
+
+def _memory_order(x: torch.Tensor) -> torch.Tensor:
+    """``x`` permuted so that its dimensions run in memory order (a contiguous view when ``x``
+    is dense, as ``empty_like`` makes it)."""
+    return x.permute(*sorted(range(x.dim()), key=lambda d: -x.stride(d)))
