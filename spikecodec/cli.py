@@ -32,6 +32,10 @@ from spikecodec.atomic import atomic_path, check_target, write_json, write_text
 from spikecodec.errors import BackendUnavailableError, SpikecodecError, Terminated
 
 EXIT_MISMATCH, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
+# torch threads of the commands that are not training runs (run, eval, check, ...), measured
+# (benchmarks/reference_under_load.py, 2 cores): the reference engine keeps 0.70 of its quiet
+# speed with 1 thread when another process holds a core, 0.27 with 2 (quiet, 2 are 1.4x faster)
+DEFAULT_THREADS = 1
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -360,9 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(func=cmd_sweep)
     for p in (*sub.choices.values(), *families.choices.values()):
         if p is not train:  # every command that computes
-            p.add_argument("--threads", type=_at_least(0), default=0, metavar="N",
-                           help="torch CPU threads (0: the config's or torch's default; 1 keeps "
-                           "its speed when another process holds a core)")
+            p.add_argument("--threads", type=_at_least(0), metavar="N",
+                           help="torch CPU threads (default: a run's train.threads, else 1, "
+                           "which keeps its speed when another process holds a core; 0: "
+                           "torch's default)")
     return parser
 
 
@@ -379,10 +384,15 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     configure_process()
-    if args.threads and hasattr(args, "settings"):  # train, quickstart, sweep: the run's setting
-        args.settings.append(f"train.threads={args.threads}")
+    threads = args.threads
+    if hasattr(args, "settings"):  # train, quickstart, sweep: the run's train.threads
+        if threads is not None:
+            args.settings.append(f"train.threads={threads}")
+        threads = 0  # the run scopes its own
+    elif threads is None:
+        threads = DEFAULT_THREADS
     try:
-        with torch_threads(args.threads):
+        with torch_threads(threads):
             return args.func(args)
     except Terminated as err:  # SIGTERM / SIGHUP during a Lava run, stopped cleanly
         print(f"spikecodec: {err}", file=sys.stderr)

@@ -136,6 +136,7 @@ def test_threads_option_on_every_computing_command(tmp_path, monkeypatch, capsys
     import torch
 
     import spikecodec.cli as cli
+    from spikecodec.runtime import torch_threads
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices
@@ -144,8 +145,11 @@ def test_threads_option_on_every_computing_command(tmp_path, monkeypatch, capsys
     seen = []
     monkeypatch.setattr(cli, "cmd_export", lambda args: seen.append(torch.get_num_threads()) or 0)
     before = torch.get_num_threads()
-    assert main(["export", str(tmp_path), "--threads", "1"]) == 0
-    assert seen == [1] and torch.get_num_threads() == before
+    with torch_threads(2):
+        assert main(["export", str(tmp_path), "--threads", "2"]) == 0
+        assert main(["export", str(tmp_path)]) == 0  # default: 1 (cli.DEFAULT_THREADS)
+        assert main(["export", str(tmp_path), "--threads", "0"]) == 0  # torch's: as it was
+    assert seen == [2, 1, 2] and torch.get_num_threads() == before
     run = tmp_path / "run"
     base = ["--no-progress", "--set", "train.epochs=1", "--set", "model.hidden=8", "--set",
             "ann.enabled=false", "--set", "data.test_limit=20", "--set", "data.train_limit=100"]

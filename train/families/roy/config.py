@@ -56,8 +56,8 @@ class TrainConfig:
     checkpoint_every: int = 100  # batches between checkpoints (and at every epoch end)
     eval_batch_size: int = 1000
     # torch CPU threads. 1, measured (benchmarks/reference_under_load.py --workload training,
-    # Roy AE 784-196-784): with another process on a core, 2 threads fell to 27-89 samples/s
-    # while 1 thread kept 363-658; 0 keeps torch's default
+    # Roy AE 784-196-784, 2 cores): beside a busy core 1 thread kept 0.96 of its quiet speed,
+    # 2 threads 0.30 (quiet, 2 are ~1.45x faster); 0 keeps torch's default
     threads: int = 1
     device: str = "cpu"  # "cuda" trains on a GPU; spikes are drawn on the CPU either way
 

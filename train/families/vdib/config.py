@@ -69,8 +69,8 @@ class VDIBTrainConfig:
     checkpoint_every: int | None = None  # batches between mid-epoch checkpoints; None: epoch ends
     eval_batch_size: int = 500
     # torch CPU threads. 1, measured (benchmarks/reference_under_load.py --workload training,
-    # Roy AE 784-196-784): with another process on a core, 2 threads fell to 27-89 samples/s
-    # while 1 thread kept 363-658; 0 keeps torch's default
+    # Roy AE 784-196-784, 2 cores): beside a busy core 1 thread kept 0.96 of its quiet speed,
+    # 2 threads 0.30 (quiet, 2 are ~1.45x faster); 0 keeps torch's default
     threads: int = 1
     device: str = "cpu"
 
