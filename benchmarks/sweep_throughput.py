@@ -8,8 +8,9 @@ fresh SQLite study in a temporary folder) for W = 1 and W = N, one after the oth
 other work hits both alike; a trial is a small Roy AE on the embedded digits (64-16-64,
 ``--train-limit`` training digits, ``--epochs`` epochs, the search space of the family), pruning
 off so every trial trains to the end. Reported: wall seconds per sweep (median over rounds,
-start-up of the command and of each worker included) and trials/hour; every sweep must finish T trials with no
-trial lost or counted twice. Meaningful only on a quiet machine: the load average is saved.
+start-up of the command and of each worker included) and trials/hour; every sweep must finish
+T trials with no trial lost or counted twice. Meaningful only on a quiet machine: the load
+average is saved.
 """
 from __future__ import annotations
 
