@@ -114,3 +114,30 @@ def register_kinds(*kinds: type) -> dict[str, type]:
             raise ConfigError(f"{where} reuses the kind {kind!r} of {registry[kind].__name__}")
         registry[kind] = cls
     return registry
+
+
+# --------------------------------------------------------------------------- HDF5 helpers
+
+def write_int_fields(layer: Any, group: Any, arrays: tuple[str, ...],
+                     attrs: tuple[str, ...]) -> None:
+    """Write ``layer``'s integer fields into its HDF5 ``group``: ``arrays`` as int64 datasets,
+    ``attrs`` as integer attributes (what a custom kind's ``write_hdf5`` usually is)."""
+    import numpy as np
+
+    for key in arrays:
+        group.create_dataset(key, data=np.asarray(getattr(layer, key), dtype=np.int64))
+    for key in attrs:
+        group.attrs[key] = int(getattr(layer, key))
+
+
+def read_int_fields(group: Any, name: str, arrays: tuple[str, ...], attrs: tuple[str, ...]
+                    ) -> tuple[dict[str, Any], str]:
+    """The fields :func:`write_int_fields` wrote, read with the typed reader (an
+    ``ExportError`` naming the layer, group and field for anything damaged), and the ``where``
+    string those errors use."""
+    from spikecodec.deploy.h5read import attr_int, read_dataset
+
+    where = f"layer '{name}' ({group.name})"
+    values: dict[str, Any] = {key: read_dataset(group, key, where) for key in arrays}
+    values.update({key: attr_int(group, key, where) for key in attrs})
+    return values, where

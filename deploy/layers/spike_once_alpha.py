@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from spikecodec.deploy.check import altered_weights, bit_problems, core_estimate, signed_bits
+from spikecodec.deploy.layers.base import read_int_fields, write_int_fields
 from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.spec import (
     DECAY_BITS,
@@ -118,18 +119,11 @@ class SpikeOnceAlphaLayer:
 
     # ------------------------------------------------------------------ HDF5
     def write_hdf5(self, group) -> None:
-        for key in ARRAYS:
-            group.create_dataset(key, data=np.asarray(getattr(self, key), dtype=np.int64))
-        for key in ATTRS:
-            group.attrs[key] = int(getattr(self, key))
+        write_int_fields(self, group, ARRAYS, ATTRS)
 
     @classmethod
     def read_hdf5(cls, group, name: str) -> SpikeOnceAlphaLayer:
-        from spikecodec.deploy.h5read import attr_int, read_dataset
-
-        where = f"layer '{name}' ({group.name})"
-        values: dict[str, Any] = {key: read_dataset(group, key, where) for key in ARRAYS}
-        values.update({key: attr_int(group, key, where) for key in ATTRS})
+        values, _ = read_int_fields(group, name, ARRAYS, ATTRS)
         return cls(name=name, **values)
 
     # ------------------------------------------------------------------ reference engine

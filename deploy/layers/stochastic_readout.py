@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from spikecodec.deploy.check import altered_weights, bit_problems, core_estimate, signed_bits
+from spikecodec.deploy.layers.base import read_int_fields, write_int_fields
 from spikecodec.errors import ConfigError, ExportError
 from spikecodec.lava_procs.spec import (
     BIAS_BITS,
@@ -150,25 +151,17 @@ class StochasticReadoutLayer:
 
     # ------------------------------------------------------------------ HDF5
     def write_hdf5(self, group) -> None:
-        for key in ARRAYS:
-            group.create_dataset(key, data=np.asarray(getattr(self, key), dtype=np.int64))
-        for key in ATTRS:
-            group.attrs[key] = int(getattr(self, key))
+        write_int_fields(self, group, ARRAYS, ATTRS)
 
     @classmethod
     def read_hdf5(cls, group, name: str) -> StochasticReadoutLayer:
-        from spikecodec.deploy.h5read import attr_int, read_dataset
-
-        where = f"layer '{name}' ({group.name})"
-        values: dict[str, Any] = {key: read_dataset(group, key, where) for key in ARRAYS}
+        values, where = read_int_fields(group, name, ARRAYS, ATTRS)
         for key in ("i_decay", "v_decay"):  # raw numpy values: validate() refuses 2048.7
             if values[key].ndim != 1:
                 raise ExportError(f"{where}: dataset '{key}' must be 1-D (one decay per basis), "
                                   f"got shape {values[key].shape}")
             values[key] = tuple(values[key].tolist() if values[key].dtype.kind in "iu"
                                 else values[key])
-        for key in ATTRS:
-            values[key] = attr_int(group, key, where)
         return cls(name=name, **values)
 
     # ------------------------------------------------------------------ reference engine
