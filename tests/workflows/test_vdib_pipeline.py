@@ -217,3 +217,19 @@ def test_cli_parity_check_of_a_spike_input_export(blobs, capsys):
     assert header.split()[-1] == "mse"  # scored by the host decoder
     assert re.search(r"100\.000% +3/3 +\d+ +\d\.\d{4}$", text, re.M)
     assert text.count("100.000%") == 6  # float, reference, lava-sim x hidden0, readout
+
+
+def test_results_carry_the_chance_level_and_the_summary_prints_it(blobs):
+    """Chance: the training references' mean given for every test sample, by hand."""
+    from spikecodec.train.families import FAMILIES
+
+    _, results, _, _ = blobs
+    task = results["_task"]
+    ref = task.references["test"].double()
+    mean = task.references["train"].double().mean(0, keepdim=True)
+    expected = float(((mean - ref) ** 2).mean())
+    assert results["metrics"]["chance"]["mse"] == pytest.approx(expected, rel=1e-6)
+    assert 0 < results["metrics"]["chance"]["position_accuracy"] < 1
+    line = next(row for row in FAMILIES["vdib"].format_results(results).splitlines()
+                if row.startswith("chance"))
+    assert f"{expected:.4f}" in line and "(input ignored)" in line

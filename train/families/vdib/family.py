@@ -113,6 +113,10 @@ class VDIBFamily(Family):
             lines.append(fmt.format(mode, f"{row['mse']:.4f}",
                                     f"{row['readout_spikes_per_sample']:.1f}",
                                     *([f"{row['position_accuracy']:.3f}"] if accuracy else [])))
+        if "chance" in m:  # runs before this field existed have none
+            lines.append(fmt.format("chance", f"{m['chance']['mse']:.4f}", "(input ignored)",
+                                    *([f"{m['chance']['position_accuracy']:.3f}"]
+                                      if accuracy else [])))
         t = results["timing"]
         lines.append(f"training: {t['mean_seconds_per_epoch']:.1f} s/epoch ({t['device']}, "
                      f"{t['torch_threads']} threads)")

@@ -68,6 +68,15 @@ def score(task: Task, estimate: torch.Tensor, reference: torch.Tensor) -> dict[s
     return out
 
 
+def chance(task: Task) -> dict[str, float]:
+    """The metrics of the best estimate that ignores the input: the training references' mean
+    (per output, and per step where the reference has steps) given for every test sample.
+    A trained model is only worth its spikes below this MSE."""
+    reference = task.references["test"]
+    mean = task.references["train"].double().mean(0, keepdim=True).to(reference.dtype)
+    return score(task, mean.expand_as(reference), reference)
+
+
 def blobs_task(*, train: int, test: int, num_steps: int, delta: int, seed: int,
                **blob_options: Any) -> Task:
     """Predictive coding with drifting blobs; the reference is laid out ``(B, T, 2, N_X)``."""
