@@ -247,35 +247,29 @@ def test_structured_corruptions_are_named_export_errors(tmp_path, name):
     assert not wrong, wrong
 
 
-@pytest.mark.parametrize("case,match", [
-    ("delete /spikecodec/layers/1", r"layer tables disagree: /spikecodec/layers lists 1 .* "
-                                    r"/layer holds 2"),
-    ("extra /layer/2", r"layer tables disagree: .* lists 2 .* /layer holds 3"),
-    ("num_steps 15.7", r"/spikecodec/input: attribute 'num_steps' must be an integer, got 15.7"),
-    ("iDecay True", r"/layer/0\)/neuron: dataset 'iDecay' has dtype bool, expected integers"),
-    ("metadata a list", r"attribute 'metadata' must be a JSON object, got list"),
-    ("type empty", r"/layer/0: dataset 'type' is empty"),
-    ("weight huge", r"dataset 'weight' declares shape .* more than the file can hold"),
-    ("params wrong type", r"/spikecodec/input: params\['max_rate'\] must be a finite number"),
+@pytest.mark.parametrize("export,case,match", [
+    ("roy_ae_digits", "delete /spikecodec/layers/1",
+     r"layer tables disagree: /spikecodec/layers lists 1 .* /layer holds 2"),
+    ("roy_ae_digits", "extra /layer/2", r"layer tables disagree: .* lists 2 .* /layer holds 3"),
+    ("roy_ae_digits", "num_steps 15.7",
+     r"/spikecodec/input: attribute 'num_steps' must be an integer, got 15.7"),
+    ("roy_ae_digits", "iDecay True",
+     r"/layer/0\)/neuron: dataset 'iDecay' has dtype bool, expected integers"),
+    ("roy_ae_digits", "metadata a list", r"attribute 'metadata' must be a JSON object, got list"),
+    ("roy_ae_digits", "type empty", r"/layer/0: dataset 'type' is empty"),
+    ("roy_ae_digits", "weight huge",
+     r"dataset 'weight' declares shape .* more than the file can hold"),
+    ("roy_ae_digits", "params wrong type",
+     r"/spikecodec/input: params\['max_rate'\] must be a finite number"),
+    ("vdib_digits", "readout seed 1.5",
+     r"layers/1\): attribute 'seed' must be an integer, got 1.5"),
+    ("vdib_digits", "readout i_decay 2048.7",
+     r"readout: i_decay\[0\] must be an integer, got 2048.7"),
+    ("vdib_digits", "decoder w0 NaN", r"/spikecodec/decoder: dataset 'w0' holds non-finite values"),
+    ("vdib_digits", "decoder w0 wrong shape", r"decoder array 'w0' has shape \(2, 2\)"),
 ])
-def test_the_errors_name_the_group_dataset_or_field(tmp_path, case, match):
-    path = shutil.copyfile(REPO / "netx_exports" / "roy_ae_digits" / "export.h5",
-                           tmp_path / "case.h5")
-    with edit_export(path) as f:
-        STRUCTURED[case](f)
-    with pytest.raises(ExportError, match=match):
-        read_hdf5(path)
-
-
-@pytest.mark.parametrize("case,match", [
-    ("readout seed 1.5", r"layers/1\): attribute 'seed' must be an integer, got 1.5"),
-    ("readout i_decay 2048.7", r"readout: i_decay\[0\] must be an integer, got 2048.7"),
-    ("decoder w0 NaN", r"/spikecodec/decoder: dataset 'w0' holds non-finite values"),
-    ("decoder w0 wrong shape", r"decoder array 'w0' has shape \(2, 2\)"),
-])
-def test_vdib_errors_name_the_field(tmp_path, case, match):
-    path = shutil.copyfile(REPO / "netx_exports" / "vdib_digits" / "export.h5",
-                           tmp_path / "case.h5")
+def test_the_errors_name_the_group_dataset_or_field(tmp_path, export, case, match):
+    path = shutil.copyfile(REPO / "netx_exports" / export / "export.h5", tmp_path / "case.h5")
     with edit_export(path) as f:
         STRUCTURED[case](f)
     with pytest.raises(ExportError, match=match):
