@@ -19,17 +19,21 @@ _FIELD = re.compile(r"^\s+(\w+)\s*:[^#]*?(?:#\s*(.*))?$")
 
 
 def field_comments(cls: type) -> dict[str, str]:
-    """``{field: comment}`` from the inline comments of a dataclass's source."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
+    """``{field: comment}`` from the inline comments of a dataclass's source, the class's own
+    first, then its dataclass bases' (a field it inherits keeps the base's comment)."""
     names = {f.name for f in dataclasses.fields(cls)}
-    out = {}
-    for line in source.splitlines():
-        match = _FIELD.match(line)
-        if match and match.group(1) in names and match.group(2):
-            out.setdefault(match.group(1), match.group(2).strip())
+    out: dict[str, str] = {}
+    for klass in cls.__mro__:
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        for line in source.splitlines():
+            match = _FIELD.match(line)
+            if match and match.group(1) in names and match.group(2):
+                out.setdefault(match.group(1), match.group(2).strip())
     return out
 
 

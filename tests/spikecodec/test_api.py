@@ -64,3 +64,14 @@ def test_api_reference_builds_from_the_docstrings(tmp_path):
         assert f'id="{name}"' in page, name
     makefile = (REPO / "Makefile").read_text()
     assert "docs: setup" in makefile and "-m pdoc -o build/docs" in makefile
+
+
+def test_inherited_config_fields_keep_their_base_comments():
+    """roy-audio's train table subclasses Roy's: its own defaults carry its comments, the
+    inherited fields Roy's."""
+    from spikecodec.train.families.roy_audio.config import TrainConfig
+    from spikecodec.workflows.configs import field_comments
+
+    comments = field_comments(TrainConfig)
+    assert comments["epochs"] == "paper: 20"  # its own
+    assert comments["xor_mask"].startswith("the paper's XOR error mask")  # Roy's

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from spikecodec.errors import ConfigError
 from spikecodec.train.audio import AUDIO_DATASETS, FrontEnd
 from spikecodec.train.datasets import DATASETS
-from spikecodec.train.fit import check_loop_settings
+from spikecodec.train.families.roy.config import TrainConfig as RoyTrainConfig
 from spikecodec.train.search import Float, Int, Param
 
 # Table 1 of the paper (test MSE on TI-46 + MNIST): SNN, ANN (SGD), ANN (Adam)
@@ -104,24 +104,13 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RoyTrainConfig):
+    """Roy's training table (its checks included) with the audiocoder's paper defaults."""
+
     epochs: int = 20  # paper: 20
     batch_size: int = 50  # paper: 50
     lr: float = 1e-3  # Adam, one step per batch (the paper's 5e-5 steps at every time step)
-    weight_decay: float = 1e-4  # paper
-    xor_mask: bool = True
-    seed: int = 0
-    checkpoint_every: int = 100
     eval_batch_size: int = 100
-    threads: int = 1  # torch threads (the machine is shared)
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        check_loop_settings(self)
-        if not self.lr > 0:
-            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
 
 
 @dataclass(frozen=True)
