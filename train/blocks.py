@@ -131,11 +131,11 @@ def _spike_gemm_forward(x: torch.Tensor, w: torch.Tensor, scale: int, state: tor
     return x2, torch.mul(z, scale << STATE_EXP).to(state)
 
 
-def _spike_gemm_backward(ctx_bf16: bool, x2: torch.Tensor, w: torch.Tensor, g: torch.Tensor,
+def _spike_gemm_backward(bf16: bool, x2: torch.Tensor, w: torch.Tensor, g: torch.Tensor,
                          in_shape: torch.Size, need_x: bool):
     """``(grad_x, grad_w)`` of ``z = x @ w.T`` from ``g = dL/dz (rows, out)``; the GEMMs in
-    bfloat16 (float32 accumulation) when ``ctx_bf16``."""
-    dtype = torch.bfloat16 if ctx_bf16 else w.dtype
+    bfloat16 (float32 accumulation) when ``bf16``."""
+    dtype = torch.bfloat16 if bf16 else w.dtype
     g_lp = g.to(dtype)
     grad_w = (g_lp.t() @ x2.to(dtype)).to(w.dtype)
     grad_x = (g_lp @ w.to(dtype)).to(w.dtype).reshape(in_shape) if need_x else None
@@ -242,27 +242,6 @@ class _CubaDenseFn(torch.autograd.Function):
         grad_x, grad_w = _spike_gemm_backward(ctx.bf16, x2, w, grad_z.reshape(-1, w.shape[0]),
                                               ctx.in_shape, ctx.needs_input_grad[0])
         return grad_x, grad_w, None, None
-
-
-class _CubaLIF(torch.autograd.Function):
-    """The neuron alone on a float synaptic input ``z (time, batch, n)`` in real units
-    (multiples of 2/scale), for tests and callers with their own synapses; ``a_max`` bounds
-    ``|z| state_scale`` (int32 state where :func:`state_fits_int32` proves it)."""
-
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, cfg: CubaConfig, a_max: float = math.inf):
-        state = torch.int32 if state_fits_int32(a_max, cfg.fixed_point(), z.shape[0]) \
-            else torch.int64
-        s, v = _lif_forward(torch.mul(z.detach(), cfg.state_scale).to(state), cfg, z.dtype)
-        ctx.save_for_backward(v, s)
-        ctx.cfg = cfg
-        ctx.set_materialize_grads(False)
-        return s, v
-
-    @staticmethod
-    def backward(ctx, grad_s: torch.Tensor, grad_v: torch.Tensor):
-        v, s = ctx.saved_tensors
-        return _lif_backward(v, s, ctx.cfg, grad_s, grad_v), None, None
 
 
 class CubaDense(torch.nn.Module):

@@ -143,10 +143,9 @@ def check_loop_settings(train: Any) -> None:
 
 def training_device(name: str) -> torch.device:
     """``torch.device(name)``; a CUDA name without a visible GPU raises ``ConfigError``. Under
-    ``torchrun`` this joins the process group, and ``cuda`` means this rank's GPU."""
+    ``torchrun``, ``cuda`` means this rank's GPU."""
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("train.device is 'cuda' but torch sees no CUDA GPU; use train.device=cpu")
-    parallel.init_from_env(name)
     return torch.device(parallel.device_for_rank(name))
 
 

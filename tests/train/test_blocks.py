@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from spikecodec.errors import ConfigError, InputError
+from spikecodec.lava_procs.cuba import STATE_EXP
 from spikecodec.train.blocks import CubaConfig, CubaDense, quantize_weight
 
 
@@ -180,15 +181,14 @@ def test_int32_state_gives_the_int64_results_and_is_used_only_when_proven():
     reaches 2^31: spikes and voltages equal the int64 run's; a bound it cannot prove keeps
     int64."""
     from spikecodec.lava_procs.cuba import CubaParams
-    from spikecodec.train.blocks import _CubaLIF, state_fits_int32
+    from spikecodec.train.blocks import _lif_forward, state_fits_int32
 
     cfg = CubaConfig(threshold=1.0, current_decay=0.25, voltage_decay=0.05, scale=64)
     g = torch.Generator().manual_seed(5)
-    z = torch.randint(-40, 60, (20, 6, 9), generator=g).float() * (2.0 / cfg.scale)
-    a_max = float(z.abs().amax()) * cfg.state_scale
-    assert state_fits_int32(a_max, cfg.fixed_point(), 20)
-    s32, v32 = _CubaLIF.apply(z, cfg, a_max)
-    s64, v64 = _CubaLIF.apply(z, cfg)  # no bound given: int64
+    a = torch.randint(-40, 60, (20, 6, 9), generator=g) << (STATE_EXP + 1)  # state units
+    assert state_fits_int32(float(a.abs().max()), cfg.fixed_point(), 20)
+    s32, v32 = _lif_forward(a.to(torch.int32), cfg, torch.float32)
+    s64, v64 = _lif_forward(a.to(torch.int64), cfg, torch.float32)
     assert torch.equal(s32, s64) and torch.equal(v32, v64) and s32.sum() > 0
     p = CubaParams(du=1, dv=1, vth=64)
     assert state_fits_int32(2**10, p, 100)  # |u| <= 100 * 2^10, |v| <= 100 |u| < 2^24
