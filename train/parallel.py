@@ -126,8 +126,8 @@ def average_gradients(optimizer: torch.optim.Optimizer, share: list[float]) -> I
                           for p in live]) * share[0]
         dist.all_reduce(flat)
         at = 0
-        for p in live:
-            p.grad = flat[at:at + p.numel()].view_as(p).clone()
+        for p in live:  # views of the one reduced buffer: no copy per parameter
+            p.grad = flat[at:at + p.numel()].view_as(p)
             at += p.numel()
 
     handle = optimizer.register_step_pre_hook(hook)
