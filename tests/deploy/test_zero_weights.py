@@ -30,5 +30,5 @@ def test_zero_weight_layer_runs_the_same_on_both_engines():
 
 def test_zero_weight_layer_in_the_loihi2_check(tmp_path, capsys):
     path = write_hdf5(_zero_first_layer(), tmp_path / "zero.h5")
-    assert main(["check", str(path), "--target", "loihi2"]) in (0, 1)
+    assert main(["check", str(path), "--target", "loihi2"]) == 0  # it fits; NetX is the issue
     assert "every weight is zero: netx.hdf5.Network cannot load" in capsys.readouterr().out
