@@ -58,10 +58,29 @@ def test_two_workers_share_one_storage(tmp_path, kind):
     assert {"best.toml", "history.png", "importances.png"} <= set(os.listdir(tmp_path / "sw"))
 
 
+# The worker to kill: the same command, with every training step slowed by 0.2 s so that a
+# smoke trial (well under a second otherwise) stays running long enough to be caught running.
+SLOW_WORKER = """
+import sys, time
+import spikecodec.train.fit as fit
+real = fit.fit
+def slow(trainer, *args, **kwargs):
+    step = trainer.step
+    def slowed(*a, **k):
+        time.sleep(0.2)
+        return step(*a, **k)
+    trainer.step = slowed
+    return real(trainer, *args, **kwargs)
+fit.fit = slow  # before the families import it
+from spikecodec.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_resume_after_a_killed_worker_finishes_the_count(tmp_path):
     out = tmp_path / "sw"
     storage = f"sqlite:///{out / 'study.db'}"
-    proc = subprocess.Popen([sys.executable, "-m", "spikecodec.cli",
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKER,
                              *sweep_args(out, "--trials", "3")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
