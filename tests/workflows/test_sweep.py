@@ -80,9 +80,10 @@ sys.exit(main(sys.argv[1:]))
 def test_resume_after_a_killed_worker_finishes_the_count(tmp_path):
     out = tmp_path / "sw"
     storage = f"sqlite:///{out / 'study.db'}"
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKER,
-                             *sweep_args(out, "--trials", "3")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "worker.log"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([sys.executable, "-c", SLOW_WORKER,
+                                 *sweep_args(out, "--trials", "3")], stdout=sink, stderr=sink)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # kill it in the middle of its second trial
@@ -96,7 +97,8 @@ def test_resume_after_a_killed_worker_finishes_the_count(tmp_path):
             if States.COMPLETE in states and States.RUNNING in states:
                 break
         else:
-            pytest.fail("the worker never reached its second trial")
+            pytest.fail(f"the worker never reached its second trial (exit {proc.poll()}):\n"
+                        f"{log.read_text()[-3000:]}")
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(30)
