@@ -24,10 +24,14 @@ How the N processes stay one run:
 Why a hook rather than wrapping the model in ``DistributedDataParallel``: the families own their
 forward passes (Comsa's exact spike-time backward is a custom autograd function, VDIB's e-prop
 adds its own objective), and a wrapped model would rename every checkpoint key (``module.``);
-summing the gradients before the optimiser step is the same arithmetic without either. A family
-whose estimator is not a per-sample mean (VDIB's REINFORCE baseline and its readout draws are
-per batch) says so with ``data_parallel = False`` on its trainer, and :func:`check_trainer`
-refuses it with the reason.
+summing the gradients before the optimiser step is the same arithmetic without either.
+
+Random numbers drawn inside the forward pass, step by step (VDIB's stochastic readout), are
+drawn the same way: :class:`RowDraws` draws for the whole batch and keeps this rank's rows; a
+statistic of the whole batch that feeds the update (VDIB's REINFORCE baseline) is
+:func:`batch_mean`, one all-reduce. A future family whose update cannot be sharded says so with
+``data_parallel = False`` (and ``data_parallel_reason``) on its trainer, and
+:func:`check_trainer` refuses it with the reason before anything is written.
 """
 from __future__ import annotations
 
@@ -83,6 +87,48 @@ def local_rows(n: int) -> slice:
     """The rows of an ``n``-sample batch that this rank computes (all of them in one process)."""
     rank, size = world()
     return slice(rank * n // size, (rank + 1) * n // size)
+
+
+class RowDraws:
+    """Bernoulli draws for a whole batch of ``n`` rows from one generator, of which this rank
+    keeps ``rows``: the spikes one process draws for the whole batch.
+
+    ``torch.bernoulli(p, generator=g)`` on the CPU consumes ``g`` as ``torch.rand(p.shape,
+    generator=g) < p`` does, element for element (tests/train/test_parallel.py checks it), so
+    one process keeps passing the plain generator and nothing changes there.
+    """
+
+    def __init__(self, generator: torch.Generator, rows: slice, n: int):
+        self.generator, self.rows, self.n = generator, rows, n
+
+    @classmethod
+    def for_batch(cls, generator: torch.Generator, n: int) -> torch.Generator | RowDraws:
+        """The plain generator in one process, else the draws for this rank's rows."""
+        return generator if world()[1] == 1 else cls(generator, local_rows(n), n)
+
+    def bernoulli(self, p: torch.Tensor) -> torch.Tensor:
+        """0/1 of ``p``'s dtype; ``p`` holds this rank's rows of the batch (first dimension)."""
+        u = torch.rand((self.n, *p.shape[1:]), generator=self.generator, dtype=p.dtype,
+                       device=p.device)
+        return (u[self.rows] < p).to(p.dtype)
+
+
+def bernoulli(p: torch.Tensor, generator: torch.Generator | RowDraws | None) -> torch.Tensor:
+    """``torch.bernoulli(p, generator=...)``, or a :class:`RowDraws`' share of the batch's."""
+    if isinstance(generator, RowDraws):
+        return generator.bernoulli(p)
+    return torch.bernoulli(p, generator=generator)
+
+
+def batch_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean over the first dimension of the whole batch, from this rank's rows ``x``:
+    ``x.mean(0)`` in one process, else one all-reduce of the row sums and the row count."""
+    if world()[1] == 1:
+        return x.mean(0)
+    flat = x.detach().sum(0).reshape(-1).to(torch.float64)
+    total = torch.cat([flat, flat.new_tensor([x.shape[0]])])
+    torch.distributed.all_reduce(total)
+    return (total[:-1] / total[-1]).to(x.dtype).view(x.shape[1:])
 
 
 def check_batches(n_train: int, batch_size: int) -> None:

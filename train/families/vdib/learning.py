@@ -38,6 +38,7 @@ import torch
 
 from spikecodec.errors import ConfigError
 from spikecodec.train.families.vdib.readout import alpha_traces
+from spikecodec.train.parallel import batch_mean
 
 
 def check_probability(name: str, p: float) -> float:
@@ -113,7 +114,7 @@ class Baseline:
     def update(self, signal: torch.Tensor) -> torch.Tensor:
         """Return the baseline for this batch (the running mean of the batches before, or this
         batch's mean for the first one), then fold this batch's mean in."""
-        mean = signal.detach().mean(0)  # () or (T,)
+        mean = batch_mean(signal.detach())  # () or (T,); the whole batch's under torchrun
         if self.value is not None and self.value.shape != mean.shape:
             self.value = None  # the signal's layout changed: start again
         current = mean if self.value is None else self.value

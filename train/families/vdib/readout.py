@@ -41,6 +41,7 @@ from spikecodec.lava_procs.stochastic_readout.dynamics import (
     zero_state,
 )
 from spikecodec.train.blocks import quantize_weight
+from spikecodec.train.parallel import RowDraws, bernoulli
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ class StochasticReadout(torch.nn.Module):
             return self._quantized(x, first_sample, seed)
         raise ConfigError(f"mode must be 'float' or 'quantized', got {mode!r}")
 
-    def _float(self, x: torch.Tensor, generator: torch.Generator | None) -> ReadoutOutput:
+    def _float(self, x: torch.Tensor, generator: torch.Generator | RowDraws | None
+               ) -> ReadoutOutput:
         cfg = self.cfg
         k, n = cfg.num_basis, cfg.neurons
         traces = torch.stack([alpha_traces(x, du, dv) for du, dv in
@@ -204,7 +206,7 @@ class StochasticReadout(torch.nn.Module):
         for t in range(steps):
             g = keep_g * g + w_fb * y  # filtered own past spikes (y sampled: no gradient)
             m = m_syn[t] + g + bias
-            y = torch.bernoulli(torch.sigmoid(m.detach()), generator=generator)
+            y = bernoulli(torch.sigmoid(m.detach()), generator)  # RowDraws: torchrun
             ms.append(m)
             ys.append(y)
         m = torch.stack(ms).permute(1, 2, 0)

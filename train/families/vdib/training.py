@@ -31,6 +31,7 @@ from spikecodec.train.families.vdib.learning import (
 )
 from spikecodec.train.families.vdib.model import VDIB, VDIBEncoder
 from spikecodec.train.fit import FitPlan, fit, training_device
+from spikecodec.train.parallel import RowDraws, local_rows
 from spikecodec.train.seeds import batch_seed, generator, stream_seed
 
 
@@ -112,12 +113,13 @@ def evaluate(model: VDIB, task: tasks_mod.Task, cfg: VDIBConfig, *, mode: str = 
 
 class VDIBTrainer:
     """One Adam step per batch: encoder (float mode, sampled readout), decoder NLL, REINFORCE
-    with a running baseline for the readout, e-prop (or BPTT) for the hidden layers."""
+    with a running baseline for the readout, e-prop (or BPTT) for the hidden layers.
 
-    data_parallel = False  # train.parallel: the estimator below is not a per-sample mean
-    data_parallel_reason = ("the REINFORCE baseline is updated from each batch's mean reward "
-                            "and the readout draws come from one generator per batch, so "
-                            "shards would change the estimator")
+    Data-parallel under torchrun like every family: each rank draws the whole batch's inputs
+    and readout spikes and keeps its rows (:class:`~spikecodec.train.parallel.RowDraws`), the
+    baseline folds in the whole batch's mean learning signal, and every term of the loss is a
+    mean over samples, so the averaged gradient is the one-process gradient.
+    """
 
     def __init__(self, model: VDIB, task: tasks_mod.Task, cfg: VDIBConfig,
                  device: torch.device):
@@ -136,8 +138,10 @@ class VDIBTrainer:
     def step(self, epoch: int, batch: int, index: torch.Tensor) -> dict[str, float]:
         t, model = self.cfg.train, self.model
         x, ref = self.task.batch("train", index, seed=batch_seed(t.seed, epoch, batch))
-        x, ref = x.to(self.device), ref.to(self.device)
-        out = model.encoder(x, bptt=t.rule == "bptt", generator=self.gen)
+        rows = local_rows(len(index))  # the whole batch's inputs and draws, then this rank's rows
+        x, ref = x[rows].to(self.device), ref[rows].to(self.device)
+        draws = RowDraws.for_batch(self.gen, len(index))
+        out = model.encoder(x, bptt=t.rule == "bptt", generator=draws)
         ro = out.readout
         nll = decoder_nll(model.decoder.cfg["output"], model.decoder(ro.spikes), ref,
                           per_step=self.per_step)
@@ -152,7 +156,7 @@ class VDIBTrainer:
         self.optimizer.step()
         nll = nll.detach()
         return {"nll": float(nll.sum(-1).mean() if self.per_step else nll.mean()),
-                "spikes": float(ro.spikes.sum()) / len(index),  # readout spikes per sample
+                "spikes": float(ro.spikes.sum()) / len(x),  # readout spikes per sample
                 "signal": float(signal.detach().mean())}  # the learning signal l
 
     def learning_rates(self) -> list[float]:
