@@ -95,7 +95,9 @@ class RowDraws:
 
     ``torch.bernoulli(p, generator=g)`` on the CPU consumes ``g`` as ``torch.rand(p.shape,
     generator=g) < p`` does, element for element (tests/train/test_parallel.py checks it), so
-    one process keeps passing the plain generator and nothing changes there.
+    one process on the CPU keeps passing the plain generator and nothing changes there. CUDA's
+    Bernoulli kernel is not known to match ``rand < p``, so on a GPU one process draws through
+    this class too, and N processes draw what one does by construction.
     """
 
     def __init__(self, generator: torch.Generator, rows: slice, n: int):
@@ -103,8 +105,10 @@ class RowDraws:
 
     @classmethod
     def for_batch(cls, generator: torch.Generator, n: int) -> torch.Generator | RowDraws:
-        """The plain generator in one process, else the draws for this rank's rows."""
-        return generator if world()[1] == 1 else cls(generator, local_rows(n), n)
+        """The plain generator in one CPU process, else the draws for this rank's rows."""
+        if world()[1] == 1 and generator.device.type == "cpu":
+            return generator
+        return cls(generator, local_rows(n), n)
 
     def bernoulli(self, p: torch.Tensor) -> torch.Tensor:
         """0/1 of ``p``'s dtype; ``p`` holds this rank's rows of the batch (first dimension)."""
