@@ -143,27 +143,26 @@ class DelayReadoutLayer(StochasticReadoutLayer):
         return int(w.reshape(self.num_taps, -1).sum(axis=0).max())
 
     def loihi2_check(self, *, num_steps: int) -> dict[str, Any]:
-        """The plain readout's row, plus the delays: their bits against Loihi 2's 6, the largest
-        against 62 (NetX / Lava's DelayDense), how many synapses each delay holds, and what the
-        taps cost in synapses."""
+        """The plain readout's row, plus the delays: their bits against Loihi 2's 6 (a delay
+        above 62, NetX's and Lava's DelayDense's limit, never gets here: :meth:`validate`
+        refuses it, naming the layer and field), how many synapses each delay holds, and what
+        the taps cost in synapses."""
         row = super().loihi2_check(num_steps=num_steps)
         taps, k, n = self.num_taps, self.num_basis, self.out_features
-        used = int(self.max_delay).bit_length()
-        row["bits"]["delay"] = (used, SYNAPSE_DELAY_BITS)
-        if self.max_delay > SYNAPSE_DELAY_MAX:
-            row["problems"].append(f"delay {self.max_delay} > {SYNAPSE_DELAY_MAX}, the largest "
-                                   f"synaptic delay NetX and Lava's DelayDense accept")
+        row["bits"]["delay"] = (int(self.max_delay).bit_length(), SYNAPSE_DELAY_BITS)
         values, counts = np.unique(np.asarray(self.delay), return_counts=True)
         row["delays"] = {int(d): int(c) * self.in_features for d, c in
-                         zip(values, counts, strict=True)}
+                         zip(values, counts, strict=True)}  # synapses per delay
         row["taps"] = taps
         row["max_delay"] = self.max_delay
+        usage = ", ".join(f"{d}: {c}" for d, c in row["delays"].items())
         row["notes"] = [
-            f"delay-basis synapses: {taps} taps per synapse (delays "
-            f"{', '.join(str(int(d)) for d in values)}), {taps} x {self.in_features} x {k} x "
+            f"delay-basis synapses: {taps} taps per synapse, {taps} x {self.in_features} x {k} x "
             f"{n} = {np.size(self.weight)} synapses ({taps}x the plain readout's) on Lava's "
-            f"DelayDense, whose taps converge on the {n * k} basis compartment(s): the "
-            f"compartments, the host traffic and the neuron are the plain readout's",
+            f"DelayDense; synapses per delay (steps): {usage}; max delay {self.max_delay} of "
+            f"the {SYNAPSE_DELAY_MAX} NetX and Lava accept; the taps converge on the {n * k} "
+            f"basis compartment(s): compartments, host traffic and neuron are the plain "
+            f"readout's",
             f"on the chip leave a gap of >= {self.max_delay} steps between samples (the reset "
             f"zeroes u and v, not the synaptic input still in flight); the lava-sim process "
             f"drops in-flight input of the previous sample itself",
