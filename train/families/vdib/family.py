@@ -39,7 +39,7 @@ from spikecodec.train.families.vdib.decoders import ANNDecoder
 from spikecodec.train.families.vdib.model import VDIB, VDIBEncoder
 from spikecodec.train.families.vdib.readout import StochasticReadout
 from spikecodec.train.families.vdib.training import eval_batches, load_task, train_vdib
-from spikecodec.train.quantize import dense_layer, plain
+from spikecodec.train.quantize import dense_layer
 from spikecodec.train.seeds import stream_seed
 
 
@@ -157,7 +157,8 @@ class VDIBFamily(Family):
         enc = model.encoder
         layers = [dense_layer(block, f"hidden{i}") for i, block in enumerate(enc.hidden)]
         layers.append(readout_layer(enc.readout))
-        meta = {"model_kind": self.name, "model_config": plain(enc.cfg), **(metadata or {})}
+        meta = {"model_kind": self.name, "model_config": config_io.compact_dict(enc.cfg),
+                **(metadata or {})}
         return FixedPointNetwork(layers, spec, decoder=model.decoder.export(), metadata=meta)
 
     def rebuild(self, net: FixedPointNetwork) -> VDIB:

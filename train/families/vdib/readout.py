@@ -28,7 +28,7 @@ Shapes: input spikes time-major ``(T, B, in)``, outputs ``(B, N, T)``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -48,6 +48,7 @@ from spikecodec.lava_procs.stochastic_readout.dynamics import (
     zero_state,
 )
 from spikecodec.train.blocks import quantize_weight
+from spikecodec.train.config import OMIT_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class ReadoutConfig:
     # gives every synapse D weights, on its input delayed by 0..D-1 steps (a learnable FIR
     # filter over the last D steps, deployed on Loihi 2 synaptic delays); 0 = no delays (the
     # plain readout, whose only memory is the exponential filters above)
-    delays: int = 0
+    delays: int = field(default=0, metadata=OMIT_DEFAULT)  # (not written while 0)
 
     def __post_init__(self) -> None:
         if self.neurons < 1:
