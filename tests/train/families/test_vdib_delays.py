@@ -156,3 +156,26 @@ def test_rebuild_refuses_delays_that_are_not_the_trained_taps(tmp_path):
     bad = FixedPointNetwork([edited], net.input, decoder=net.decoder, metadata=net.metadata)
     with pytest.raises(ConfigError, match="synaptic delays differ"):
         VDIBFamily().rebuild(bad)
+
+
+def test_eprop_hidden_rule_is_unchanged_by_the_delays():
+    """Hidden weights: sum_t c L_kt psi_kt trace_j(t), L = B (y - sigma(u)) -- the readout's
+    delays enter only through the readout errors."""
+    from spikecodec.train.families.vdib.learning import EPropDFA
+
+    model = _model(3, hidden=(12,))
+    x = _spikes(batch=4, rate=0.5)
+    out = model.encoder(x, generator=torch.Generator().manual_seed(3))
+    assert out.hidden[0].sum() > 0
+    dfa = EPropDFA([12], 5, generator=torch.Generator().manual_seed(1))
+    coeff = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    dfa.objective(model.encoder, out, coeff).backward()
+    block = model.encoder.hidden[0]
+    signal = (out.readout.spikes - out.readout.prob.detach()).permute(2, 0, 1) @ dfa.feedback0.t()
+    sig = torch.sigmoid(block.neuron.surrogate_slope
+                        * (out.voltages[0] - block.neuron.v_th_mant / block.neuron.scale))
+    psi = block.neuron.surrogate_slope * sig * (1 - sig)
+    trace = alpha_traces(out.inputs[0], block.neuron.current_decay, block.neuron.voltage_decay)
+    expected = torch.einsum("tbh,tbj->hj", coeff[None, :, None] * signal * psi, trace) / 4
+    assert expected.abs().sum() > 0
+    assert torch.allclose(block.weight.grad, expected, atol=1e-5)
