@@ -111,6 +111,7 @@ class DelayReadoutLayer(StochasticReadoutLayer):
         delay = torch.tensor(np.asarray(self.delay), dtype=torch.int64, device=device)
         return DelayReadoutPlan(synapse=plain.synapse, params=plain.params,
                                 neurons=plain.neurons, state=plain.state, delay=delay,
+                                rows=torch.arange(delay.shape[0], device=device),
                                 taps=self.num_taps, depth=self.max_delay + 1)
 
     # ------------------------------------------------------------------ Lava
@@ -176,6 +177,7 @@ class DelayReadoutPlan(ReadoutPlan):
     state, ring (depth, B, C * K * N))``; row ``r`` reads the input of ``delay[r]`` steps ago."""
 
     delay: Any = None  # (C * K * N,) int64
+    rows: Any = None  # arange(C * K * N)
     taps: int = 1
     depth: int = 1  # max delay + 1
 
@@ -187,12 +189,9 @@ class DelayReadoutPlan(ReadoutPlan):
         return super().zero_state(batch), ring
 
     def step(self, state, a, *, t: int, samples):
-        import torch
-
         readout, ring = state
         ring[t % self.depth] = a  # this step's synaptic input of every row
-        rows = torch.arange(self.delay.shape[0], device=a.device)
-        delayed = ring[(t - self.delay) % self.depth, :, rows].t()  # row r: input at t - d_r
+        delayed = ring[(t - self.delay) % self.depth, :, self.rows].t()  # row r: t - d_r
         keys = (sample_key(self.params.seed, samples), neuron_step_key(self.neurons, t))
         readout, _, s = readout_step(readout, tap_sum(delayed, self.delay, t, self.taps),
                                      self.params, keys=keys)

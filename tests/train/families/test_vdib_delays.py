@@ -179,3 +179,21 @@ def test_eprop_hidden_rule_is_unchanged_by_the_delays():
     expected = torch.einsum("tbh,tbj->hj", coeff[None, :, None] * signal * psi, trace) / 4
     assert expected.abs().sum() > 0
     assert torch.allclose(block.weight.grad, expected, atol=1e-5)
+
+
+def test_float_and_quantized_modes_delay_the_same_taps():
+    """Training (float) and deployment (quantized) apply tap d with the same delay: their
+    membranes agree to the fixed-point rounding until the first spike (the draws differ), and
+    would not if one of them put the delays on other taps."""
+    model = _model(4, basis=((0.5, 0.25), (1.0, 0.5)))
+    x = _spikes(rate=0.4)
+    f = model.encoder(x, mode="float", generator=torch.Generator().manual_seed(0)).readout
+    q = model.encoder(x, mode="quantized").readout
+    quiet = (f.spikes.cumsum(2) == 0) & (q.spikes.cumsum(2) == 0)
+    diff = (f.membrane - q.membrane).abs()[quiet]
+    assert diff.numel() > 20 and diff.max() < 0.05
+    with torch.no_grad():  # the same weights with the taps reversed: clearly different
+        w = model.encoder.readout.weight
+        w.copy_(w.view(4, -1, 8).flip(0).reshape_as(w))
+    r = model.encoder(x, mode="quantized").readout
+    assert (f.membrane - r.membrane).abs()[quiet].max() > 0.2
