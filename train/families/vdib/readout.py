@@ -61,7 +61,7 @@ class ReadoutConfig:
     feedback_decay: float = 0.5  # exponential feedback filter of the neuron's own spikes
     feedback_init: float = -1.0  # initial feedback weight (negative: refractory-like)
     bias_init: float = -1.0  # initial bias (real units): sigmoid(-1) = 0.27 before any input
-    weight_scale: float = 6.0  # initial weights U(-1, 1) * weight_scale / sqrt(in * K)
+    weight_scale: float = 6.0  # initial weights U(-1, 1) * weight_scale / sqrt(in * K * taps)
     scale: int = 64  # weight mantissa = weight * scale (state scale = scale << 6)
     seed: int = 0  # seed of the deployed PRNG (stored in the export)
     # tau_e as a window of delay-basis synapses (paper eq. 34 with delta-delay bases): D > 0
