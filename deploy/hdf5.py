@@ -17,7 +17,9 @@ Layout (format version 1)::
                     as its kind writes it: a standard kind the same datasets as under /layer,
                     stochastic_readout: datasets weight (K*N, in), i_decay (K,), v_decay (K,),
                     fb_weight (N,), bias (N,), lut (L,); attrs fb_decay, lut_shift,
-                    lut_offset, seed; spike_once_alpha: datasets weight (out, in),
+                    lut_offset, seed; delay_readout: the same plus delay (C*K*N,) and a
+                    weight of (C*K*N, in) rows, C delayed taps per synapse;
+                    spike_once_alpha: datasets weight (out, in),
                     pulse_steps (P,), pulse_weight (out, P); attrs decay, v_th_mant, pulse_exp)
         decoder/    attrs kind, config (JSON); datasets = the decoder's arrays (host side)
 

@@ -26,6 +26,14 @@ V_MAX = (1 << (STATE_BITS - 1)) - 1  # the voltage saturates at +-V_MAX
 WEIGHT_BITS = 8  # signed weight mantissa; one exponent scales a whole matrix
 WEIGHT_MIN, WEIGHT_MAX = -256, 254  # what NetX loads without clipping (SLAYER's even mantissas)
 WEIGHT_RAW_MIN, WEIGHT_RAW_MAX = -256, 255  # what NetX accepts for a sign-uniform matrix
+# Synaptic delays (steps a spike waits in the dendritic accumulator beyond the Dense's one step).
+# Loihi 2 stores 6 delay bits per synapse: lava-nc 0.10's bit-accurate DelayDense model
+# (proc/dense/models.py, PyDelayDenseModelBitAcc) refuses delays > 63 ("Loihi 2 has a maximum of
+# 6 bits for delays"); lava-dl 0.6's NetX is stricter: netx/utils.py num_delay_bits refuses
+# delays >= 63 ("Max delay exceeded limit of 62") and netx/hdf5.py clamps larger ones to 62 and
+# builds DelayDense with max_delay=62. 62 is what both run unchanged.
+SYNAPSE_DELAY_BITS = 6
+SYNAPSE_DELAY_MIN, SYNAPSE_DELAY_MAX = 0, 62
 
 # --- neuron parameters -------------------------------------------------------------------------
 V_TH_BITS = 17  # vThMant: spike when v > vThMant << 6

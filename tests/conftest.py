@@ -9,6 +9,7 @@ tests/deploy/test_layer_kinds.py fails when a registered kind has none),
 """
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 from contextlib import contextmanager
@@ -115,9 +116,21 @@ def _spike_once_alpha(rng: np.random.Generator, name: str, n_in: int, n_out: int
         2 * rng.integers(-30, 31, (n_out, pulses)), int(rng.integers(0, 3)))
 
 
+def _delay_readout(rng: np.random.Generator, name: str, n_in: int, n_out: int):
+    """A stochastic readout with one to four delayed taps per synapse (delays up to 5)."""
+    from spikecodec.deploy.layers import DelayReadoutLayer
+
+    base = _stochastic_readout(rng, name, n_in, n_out)
+    taps = int(rng.integers(1, 5))
+    rows = taps * base.weight.shape[0]
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+    fields["weight"] = 2 * rng.integers(-40, 41, (rows, n_in))
+    return DelayReadoutLayer(**fields, delay=rng.integers(0, 6, rows))
+
+
 # One maker per registered layer kind: maker(rng, name, n_in, n_out) -> a valid layer.
 RANDOM_LAYERS = {"dense": _dense, "stochastic_readout": _stochastic_readout,
-                 "spike_once_alpha": _spike_once_alpha}
+                 "spike_once_alpha": _spike_once_alpha, "delay_readout": _delay_readout}
 
 
 def random_layer(kind: str, rng: np.random.Generator, name: str, n_in: int, n_out: int):

@@ -7,6 +7,7 @@ raise :class:`~spikecodec.errors.ConfigError` naming the dotted key.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -98,6 +99,24 @@ def from_dict(cls: type[C], data: dict[str, Any], *, prefix: str = "") -> C:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+# Field metadata of a key added after files were written: left out of the written config while
+# it holds its default, so that configs and exports that do not use it keep their exact bytes.
+OMIT_DEFAULT = {"omit_default": True}
+
+
+def compact_dict(cfg: Any) -> dict[str, Any]:
+    """:func:`to_dict` less the :data:`OMIT_DEFAULT` fields that hold their default (loading
+    the result gives the same config)."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.metadata.get("omit_default") and value == f.default:
+            continue
+        out[f.name] = compact_dict(value) if dataclasses.is_dataclass(value) else \
+            copy.deepcopy(value)
+    return out
 
 
 def _parse_scalar(text: str, tp: Any, key: str) -> Any:
@@ -200,7 +219,7 @@ def dumps(cfg: Any) -> str:
             elif value is not None:
                 lines.append(f"{key} = {_toml_value(value)}")
 
-    emit("", to_dict(cfg))
+    emit("", compact_dict(cfg))
     while tables:
         name, data = tables.pop(0)
         lines.append(f"\n[{name}]")

@@ -8,6 +8,7 @@ kind that lacks a hook.
 from __future__ import annotations
 
 from spikecodec.deploy.layers.base import register_kinds
+from spikecodec.deploy.layers.delay_readout import DelayReadoutLayer
 from spikecodec.deploy.layers.dense import CubaNeuron, DenseLayer
 from spikecodec.deploy.layers.spike_once_alpha import SpikeOnceAlphaLayer
 from spikecodec.deploy.layers.stochastic_readout import StochasticReadoutLayer
@@ -16,7 +17,8 @@ LAYER_KINDS: dict[str, type] = register_kinds(
     DenseLayer,
     StochasticReadoutLayer,
     SpikeOnceAlphaLayer,
+    DelayReadoutLayer,
 )
 
-__all__ = ["LAYER_KINDS", "CubaNeuron", "DenseLayer", "SpikeOnceAlphaLayer",
+__all__ = ["LAYER_KINDS", "CubaNeuron", "DelayReadoutLayer", "DenseLayer", "SpikeOnceAlphaLayer",
            "StochasticReadoutLayer", "register_kinds"]

@@ -74,6 +74,7 @@ class StochasticReadoutLayer:
     # NIR has no stochastic neuron: spikecodec.deploy.nirgraph.to_nir refuses this kind by name
     to_nir: ClassVar[Any] = None
     from_nir: ClassVar[Any] = None
+    hdf5_arrays: ClassVar[tuple[str, ...]] = ARRAYS
 
     name: str
     weight: np.ndarray  # (K * N, in) integers in [-256, 254]
@@ -112,6 +113,11 @@ class StochasticReadoutLayer:
     # ------------------------------------------------------------------ IR
     def validate(self) -> StochasticReadoutLayer:
         """Check types and ranges; return a copy holding read-only int64 arrays."""
+        return StochasticReadoutLayer(**self.checked_fields())
+
+    def checked_fields(self, taps: int = 1) -> dict[str, Any]:
+        """The validated fields of :meth:`validate` (read-only int64 arrays), for a weight of
+        ``taps * K * N`` rows (``taps`` > 1: the delay-basis readout, ``delay_readout.py``)."""
         k = len(self.i_decay) if isinstance(self.i_decay, (tuple, list)) else 0
         if k < 1 or not isinstance(self.v_decay, (tuple, list)) or len(self.v_decay) != k:
             raise ConfigError(f"{self.name}: i_decay and v_decay must be equal-length tuples "
@@ -120,17 +126,18 @@ class StochasticReadoutLayer:
         i_decay = check_int_tuple(self.name, "i_decay", self.i_decay, DECAY_MIN, DECAY_MAX)
         v_decay = check_int_tuple(self.name, "v_decay", self.v_decay, DECAY_MIN, DECAY_MAX)
         shape = np.shape(self.weight)
-        if len(shape) != 2 or 0 in shape or shape[0] % k:
-            raise ConfigError(f"{self.name}: weight must be a non-empty (K * N, in) array with "
+        if len(shape) != 2 or 0 in shape or shape[0] % (k * taps):
+            rows = "K * N" if taps == 1 else f"{taps} taps x K * N"
+            raise ConfigError(f"{self.name}: weight must be a non-empty ({rows}, in) array with "
                               f"K = {k} basis responses, got shape {shape}")
         weight = check_int_array(self.name, "weight", self.weight, shape, WEIGHT_MIN,
                                  WEIGHT_MAX)
-        n = shape[0] // k
+        n = shape[0] // (k * taps)
         lut = np.asarray(self.lut)
         if lut.ndim != 1 or lut.size < 2:
             raise ConfigError(f"{self.name}: lut must be a 1-D table of >= 2 entries, "
                               f"got shape {lut.shape}")
-        return StochasticReadoutLayer(
+        return dict(
             name=self.name, weight=weight, i_decay=i_decay, v_decay=v_decay,
             fb_decay=check_int(self.name, "fb_decay", self.fb_decay, DECAY_MIN, DECAY_MAX),
             fb_weight=check_int_array(self.name, "fb_weight", self.fb_weight, (n,), BIAS_MIN,
@@ -142,6 +149,10 @@ class StochasticReadoutLayer:
                                  LUT_OFFSET_MAX),
             seed=check_int(self.name, "seed", self.seed, SEED_MIN, SEED_MAX))
 
+    def worst_input(self) -> int:
+        """The largest ``|sum of mantissas|`` one basis row can receive in a step."""
+        return int(np.abs(np.asarray(self.weight)).sum(axis=1).max())
+
     def check_num_steps(self, num_steps: int) -> None:
         """Any number of steps per sample fits this layer."""
 
@@ -151,11 +162,11 @@ class StochasticReadoutLayer:
 
     # ------------------------------------------------------------------ HDF5
     def write_hdf5(self, group) -> None:
-        write_int_fields(self, group, ARRAYS, ATTRS)
+        write_int_fields(self, group, self.hdf5_arrays, ATTRS)
 
     @classmethod
     def read_hdf5(cls, group, name: str) -> StochasticReadoutLayer:
-        values, where = read_int_fields(group, name, ARRAYS, ATTRS)
+        values, where = read_int_fields(group, name, cls.hdf5_arrays, ATTRS)
         for key in ("i_decay", "v_decay"):  # raw numpy values: validate() refuses 2048.7
             if values[key].ndim != 1:
                 raise ExportError(f"{where}: dataset '{key}' must be 1-D (one decay per basis), "
@@ -222,7 +233,7 @@ class StochasticReadoutLayer:
         """
         w = self.weight
         k, n = self.num_basis, self.out_features
-        worst_a = int(np.abs(w).sum(axis=1).max()) << STATE_EXP  # every input spiking at once
+        worst_a = self.worst_input() << STATE_EXP  # every input spiking at once
         fields = {
             "weight": (signed_bits(w), WEIGHT_BITS),
             "bias": (signed_bits(self.bias), BIAS_BITS),

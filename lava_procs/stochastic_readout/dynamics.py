@@ -23,6 +23,11 @@ weight in state units. ``lut`` holds ``round(2^16 sigmoid(x))`` at the centre of
 ``m / state_scale`` (:func:`sigmoid_lut`), so the neuron fires with probability
 ``sigmoid(m / state_scale)`` up to the bin width (1/32 by default).
 
+Delay-basis synapses (the ``delay_readout`` layer kind): the synapse is a Lava ``DelayDense``
+with ``C`` taps of every synapse, ``C * K * N`` rows each with its own synaptic delay;
+:func:`tap_sum` zeroes the rows still carrying the previous sample and adds the taps into the
+``K * N`` basis rows ``a_k`` above, before the step.
+
 ``draw`` is a counter-based pseudo-random number generator: a pure function of
 ``(seed, neuron, step, sample)`` returning 16 uniform bits, built from the ``lowbias32`` integer
 hash (xor-shift-multiply, written here with 16-bit limbs so that no product leaves int64). It
@@ -197,6 +202,27 @@ def readout_step(state: ReadoutState, a_in, p: ReadoutParams, *, keys) -> tuple:
     spikes = draw(*keys) < p.lut[index]  # stochastic threshold
     y = spikes.long() if hasattr(spikes, "long") else spikes.astype(g.dtype)
     return ReadoutState(tuple(us), tuple(vs), g, y), m, spikes
+
+
+def tap_sum(a_rows, row_delay, step: int, num_taps: int):
+    """Delay-basis synapses: the input of the ``K * N`` basis rows from a DelayDense's output.
+
+    ``a_rows (..., C * K * N)`` is what a Lava ``DelayDense`` delivers this step: row
+    ``c * K * N + r`` carries ``sum_j w[c, r, j] x_j[t - d]`` with that row's delay ``d =
+    row_delay[c * K * N + r]`` (tap ``c`` of every synapse into basis row ``r``). A row whose
+    delay exceeds the ``step`` within the sample carries spikes of the *previous* sample, which
+    a sample that starts from zero state never sees: it is zeroed. The ``C`` taps then add up
+    in the basis row, as synapses converging on one compartment do (the order does not matter:
+    integers). ``row_delay`` is an int array ``(C * K * N,)``; returns ``(..., K * N)``.
+    """
+    if num_taps == 1 and step >= int(row_delay.max()):
+        return a_rows  # nothing pending from the previous sample, nothing to add
+    arrived = a_rows * (row_delay <= step)  # zero the rows still carrying the last sample
+    rows = arrived.shape[-1] // num_taps
+    total = arrived[..., :rows]
+    for c in range(1, num_taps):
+        total = total + arrived[..., c * rows:(c + 1) * rows]
+    return total
 
 
 def zero_state(zeros_like_n, num_basis: int) -> ReadoutState:

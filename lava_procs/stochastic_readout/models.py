@@ -37,6 +37,7 @@ from spikecodec.lava_procs.stochastic_readout.dynamics import (
     neuron_step_key,
     readout_step,
     sample_key,
+    tap_sum,
 )
 from spikecodec.lava_procs.stochastic_readout.process import StochasticReadout
 
@@ -55,6 +56,7 @@ class AbstractPyStochasticReadoutModel(PyLoihiProcessModel):
     lut_shift: int = LavaPyType(int, np.int64)
     lut_offset: int = LavaPyType(int, np.int64)
     seed: int = LavaPyType(int, np.int64, precision=32)
+    row_delay: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=6)
     u: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     g: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
@@ -65,6 +67,7 @@ class AbstractPyStochasticReadoutModel(PyLoihiProcessModel):
         self._period = proc_params["period"]
         self._offset = proc_params["offset"]
         self._first_sample = proc_params["first_sample"]
+        self._taps = proc_params["num_taps"]
         self._neurons = np.arange(proc_params["shape"][0], dtype=np.int64)
         self._silence = np.zeros(proc_params["shape"], dtype=np.int64)
 
@@ -95,6 +98,7 @@ class AbstractPyStochasticReadoutModel(PyLoihiProcessModel):
         keys = (sample_key(p.seed, self._first_sample + sample),
                 neuron_step_key(self._neurons, step))
         state = ReadoutState(tuple(self.u), tuple(self.v), self.g, self.y)
+        a_in = tap_sum(a_in, self.row_delay, step, self._taps)  # delay-basis taps, if any
         state, _, spikes = readout_step(state, a_in << STATE_EXP, p, keys=keys)
         self.u[:] = np.stack(state.u)
         self.v[:] = np.stack(state.v)

@@ -42,6 +42,8 @@ from spikecodec.lava_procs.spec import (
     SEED_MAX,
     SEED_MIN,
     STREAM_MAX,
+    SYNAPSE_DELAY_MAX,
+    SYNAPSE_DELAY_MIN,
 )
 from spikecodec.validate import check_int, check_int_array
 
@@ -69,12 +71,20 @@ class StochasticReadout(AbstractProcess):
             of the first sample; earlier steps send zeros.
         first_sample: index of the first sample in the whole batch (keys the draws, so a batch
             run in chunks draws the same spikes as in one run).
+        num_taps: ``C``, delayed copies of every synapse (delay-basis synapses): ``a_in`` then
+            has ``C * K * N`` entries, the output of a Lava ``DelayDense`` whose row
+            ``c * K * N + r`` feeds basis row ``r``
+            (:func:`~spikecodec.lava_procs.stochastic_readout.dynamics.tap_sum`).
+        row_delay: the synaptic delay of each of those rows (``C * K * N`` ints in
+            ``[0, 62]``; default all 0): rows whose delay exceeds the step within the sample
+            still carry the previous sample and are zeroed.
     """
 
     def __init__(self, *, shape: tuple[int, ...], num_basis: int, du: Sequence[int],
                  dv: Sequence[int], fb_decay: int, fb_weight: Any = 0, bias: Any = 0,
                  lut: Any, lut_shift: int, lut_offset: int, seed: int, period: int,
-                 offset: int = 0, first_sample: int = 0, name: str | None = None) -> None:
+                 offset: int = 0, first_sample: int = 0, num_taps: int = 1,
+                 row_delay: Any = 0, name: str | None = None) -> None:
         # Initialize first, so that a process rejected below is still one Lava can delete.
         super().__init__(name=name)
         if (not isinstance(shape, (tuple, list)) or len(shape) != 1
@@ -103,11 +113,15 @@ class StochasticReadout(AbstractProcess):
         period = check_int(WHERE, "period", period, 1, STREAM_MAX)
         offset = check_int(WHERE, "offset", offset, 0, STREAM_MAX)
         first_sample = check_int(WHERE, "first_sample", first_sample, 0, STREAM_MAX)
+        taps = check_int(WHERE, "num_taps", num_taps, 1, SYNAPSE_DELAY_MAX + 1)
+        row_delay = check_int_array(WHERE, "row_delay", row_delay, (taps * k * n,),
+                                    SYNAPSE_DELAY_MIN, SYNAPSE_DELAY_MAX, broadcast=True)
         for key, value in (("shape", (n,)), ("num_basis", k), ("period", period),
-                           ("offset", offset), ("first_sample", first_sample)):
+                           ("offset", offset), ("first_sample", first_sample),
+                           ("num_taps", taps)):
             self.proc_params[key] = value  # the models' constants
 
-        self.a_in = InPort(shape=(k * n,))
+        self.a_in = InPort(shape=(taps * k * n,))
         self.s_out = OutPort(shape=(n,))
         # parameters (integers; see dynamics.ReadoutParams)
         self.du = Var(shape=(k,), init=decays["du"])
@@ -119,6 +133,7 @@ class StochasticReadout(AbstractProcess):
         self.lut_shift = Var(shape=(1,), init=lut_shift)
         self.lut_offset = Var(shape=(1,), init=lut_offset)
         self.seed = Var(shape=(1,), init=seed)
+        self.row_delay = Var(shape=(taps * k * n,), init=np.array(row_delay))
         # state (state units), zeroed on each sample's first step
         self.u = Var(shape=(k, n), init=0)  # current of each basis response
         self.v = Var(shape=(k, n), init=0)  # voltage of each basis response

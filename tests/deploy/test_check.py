@@ -120,3 +120,35 @@ def test_readout_potentials_that_can_wrap_or_spike_warn():
     assert report["ok"]
     assert any("saturates it, a CUBA compartment (mapping (b)) wraps it" in w for w in warnings)
     assert any("would spike and reset" in w for w in warnings)
+
+
+def test_delay_readout_reports_delay_bits_usage_and_synapse_cost(tmp_path, capsys):
+    """`check --target loihi2` on delay taps: delay bits of Loihi 2's 6, synapses per delay,
+    the synapse cost; an export with a delay Loihi 2 / NetX cannot hold is refused by name."""
+    import dataclasses
+
+    from spikecodec.cli import main
+    from spikecodec.deploy.hdf5 import write_hdf5
+    from spikecodec.deploy.layers import DelayReadoutLayer
+
+    from spikecodec.errors import ConfigError
+
+    base = readout_net(k=1, n=4, n_in=8, i_decay=(1024,), v_decay=(256,))
+    plain = base.layers[1]
+    fields = {f.name: getattr(plain, f.name) for f in dataclasses.fields(plain)}
+    fields["weight"] = np.tile(plain.weight, (3, 1))  # three taps
+    layer = DelayReadoutLayer(**fields, delay=np.repeat([0, 1, 5], 4))
+    net = FixedPointNetwork((base.layers[0], layer), base.input)
+    row = loihi2_report(net)["layers"][1]
+    assert row["kind"] == "delay_readout" and row["taps"] == 3 and row["max_delay"] == 5
+    assert row["bits"]["delay"] == (3, 6) and row["delays"] == {0: 32, 1: 32, 5: 32}
+    assert row["compartments"] == 4 and row["synapses"] == np.count_nonzero(layer.weight)
+    assert "96 synapses (3x the plain readout's)" in row["notes"][0]
+    assert "gap of >= 5 steps" in row["notes"][1]
+    path = write_hdf5(net, tmp_path / "delay.h5")
+    assert main(["check", str(path), "--target", "loihi2"]) == 0
+    out = capsys.readouterr().out
+    assert "delay 3/6" in out and "synapses per delay (steps): 0: 32, 1: 32, 5: 32" in out
+    bad = dataclasses.replace(layer, delay=np.repeat([0, 1, 63], 4))
+    with pytest.raises(ConfigError, match="readout: delay must lie in \\[0, 62\\]"):
+        FixedPointNetwork((base.layers[0], bad), base.input)

@@ -140,6 +140,23 @@ def _readout(edit):
     return guarded
 
 
+def _delayed(edit):
+    """Only for an export whose layer 1 is a delay_readout (KeyError elsewhere)."""
+    def guarded(f):
+        f[f"{SP}/layers/1/delay"]
+        edit(f)
+    return guarded
+
+
+def _plain_readout(edit):
+    """Only for an export whose layer 1 is a stochastic readout without delays."""
+    def guarded(f):
+        if "delay" in f[f"{SP}/layers/1"] or "lut" not in f[f"{SP}/layers/1"]:
+            raise KeyError("not a plain readout")
+        edit(f)
+    return guarded
+
+
 def _extra_layer(f):
     f.copy(f["layer/0"], f["layer"], "2")
 
@@ -217,6 +234,19 @@ STRUCTURED = {
     "readout lut empty": _readout(_replace(f"{SP}/layers/1/lut", np.zeros(0, np.int64))),
     "readout weight NaN": _readout(_scale(f"{SP}/layers/1/weight", np.nan)),
     "readout weight huge": _readout(_huge(f"{SP}/layers/1/weight")),
+    "delay 63": _delayed(_shift(f"{SP}/layers/1/delay", 63)),
+    "delay negative": _delayed(_shift(f"{SP}/layers/1/delay", -100)),
+    "delay fractional": _delayed(_shift(f"{SP}/layers/1/delay", 0.5)),
+    "delay NaN": _delayed(_scale(f"{SP}/layers/1/delay", np.nan)),
+    "delay 2-D": _delayed(_replace(f"{SP}/layers/1/delay", np.zeros((2, 3), np.int64))),
+    "delay one short": _delayed(_replace(f"{SP}/layers/1/delay", np.zeros(5, np.int64))),
+    "delay text": _delayed(_replace(f"{SP}/layers/1/delay", "abc")),
+    "delay bool": _delayed(_replace(f"{SP}/layers/1/delay", np.ones(4, bool))),
+    "delay deleted": _delayed(_delete(f"{SP}/layers/1/delay")),
+    "delay on a plain readout": _plain_readout(_set_attr(f"{SP}/layers/1", "kind",
+                                                   "delay_readout")),
+    "delay taps not whole": _delayed(_replace(f"{SP}/layers/1/weight",
+                                              np.zeros((7, 12), np.int64))),
 }
 # corruptions that leave a valid network (a clean load is right for them)
 # valid files: the encoder's own names and ranges are checked when inputs are drawn
@@ -224,8 +254,18 @@ STRUCTURED = {
 VALID = {"weight zeros", "delete /spikecodec", "params unknown key", "params out of range"}
 
 
-def structured_outcomes(tmp_path, name: str) -> dict[str, str]:
-    source = REPO / "netx_exports" / name / "export.h5"
+def delay_export(tmp_path):
+    """A small sealed export whose layer 1 is a delay_readout (no committed export has one)."""
+    from spikecodec.deploy.hdf5 import write_hdf5
+
+    from conftest import random_network
+
+    net = random_network(["dense", "delay_readout"], seed=4, n_in=12)
+    return write_hdf5(net, tmp_path / "delay_source.h5")
+
+
+def structured_outcomes(tmp_path, name: str, source=None) -> dict[str, str]:
+    source = source or REPO / "netx_exports" / name / "export.h5"
     results = {}
     for case, edit in STRUCTURED.items():
         path = shutil.copyfile(source, tmp_path / "case.h5")
@@ -245,6 +285,43 @@ def test_structured_corruptions_are_named_export_errors(tmp_path, name):
     wrong = {case: result for case, result in results.items()
              if result != ("clean" if case in VALID else "ExportError")}
     assert not wrong, wrong
+
+
+def test_structured_corruptions_of_a_delay_readout_export(tmp_path):
+    """The same corruptions, and those of the delay field, on an export with delay taps."""
+    results = structured_outcomes(tmp_path, "delay", delay_export(tmp_path))
+    assert sum(case.startswith("delay ") for case in results) == 10
+    # this export has no host decoder: its dense layer alone is a valid network
+    valid = VALID | {"delete /spikecodec/layers/1"}
+    wrong = {case: result for case, result in results.items()
+             if result != ("clean" if case in valid else "ExportError")}
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize("case, match", [
+    ("delay 63", r"delay1: delay must lie in \[0, 62\]"),
+    ("delay negative", r"delay1: delay must lie in \[0, 62\]"),
+    ("delay fractional", r"delay1: delay must hold integers"),
+    ("delay 2-D", r"layers/1\): dataset 'delay' must be 1-D"),
+    ("delay one short", r"delay1: delay must have shape"),
+    ("delay deleted", r"layers/1\).*'delay'"),
+    ("delay taps not whole", r"delay1: weight rows \(7\) must be C taps"),
+])
+def test_delay_errors_name_the_layer_and_field(tmp_path, case, match):
+    path = delay_export(tmp_path)
+    with edit_export(path) as f:
+        STRUCTURED[case](f)
+    with pytest.raises(ExportError, match=match):
+        read_hdf5(path)
+
+
+def test_flips_of_a_delay_readout_export(tmp_path):
+    data = delay_export(tmp_path).read_bytes()
+    path, tally = tmp_path / "damaged.h5", Counter()
+    for _, damaged in flip_cases(data, 60, seed=23):
+        path.write_bytes(damaged)
+        tally[outcome(path)] += 1
+    assert tally == Counter({"ExportError": 60}), tally
 
 
 @pytest.mark.parametrize("export,case,match", [

@@ -125,3 +125,20 @@ def test_readout_params_validate_decays():
     with pytest.raises(ConfigError, match=r"\[0, 4096\]"):
         d.ReadoutParams(du=(5000,), dv=(1,), dg=0, w_fb=0, bias=0, lut=None, lut_shift=0,
                         lut_offset=0, seed=0)
+
+
+@pytest.mark.parametrize("xp", ["numpy", "torch"])
+def test_tap_sum_drops_the_previous_sample_and_adds_the_taps(xp):
+    """Two taps of a 3-row readout: rows whose delay exceeds the step are the previous sample's
+    spikes still in flight (zeroed); the taps of a basis row add up."""
+    a = np.array([[1, 2, 3, 10, 20, 30]], dtype=np.int64)
+    delay = np.array([0, 0, 0, 2, 2, 1], dtype=np.int64)
+    if xp == "torch":
+        a, delay = torch.as_tensor(a), torch.as_tensor(delay)
+    expected = {0: [1, 2, 3], 1: [1, 2, 33], 2: [11, 22, 33], 9: [11, 22, 33]}
+    for step, want in expected.items():
+        got = d.tap_sum(a, delay, step, 2)
+        assert np.array_equal(np.asarray(got), [want]), (step, got)
+    # one tap, all delays 0: the input itself
+    zeros = delay[:3] * 0
+    assert np.array_equal(np.asarray(d.tap_sum(a[:, :3], zeros, 0, 1)), [[1, 2, 3]])

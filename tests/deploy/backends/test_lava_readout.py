@@ -285,6 +285,7 @@ def test_loihi2_target_refuses_the_readout(monkeypatch):
     ("bias", 2.5, "bias"), ("lut", [70000, 0], "lut"), ("lut", [1], "lut"),
     ("lut_shift", 32, "lut_shift"), ("seed", 2**32, "seed"), ("seed", True, "seed"),
     ("period", 0, "period"), ("offset", -1, "offset"), ("first_sample", 1.0, "first_sample"),
+    ("num_taps", 0, "num_taps"), ("row_delay", 63, "row_delay"), ("row_delay", [1, 2], "row_delay"),
 ])
 def test_process_arguments_are_validated(field, value, match):
     from spikecodec.lava_procs.stochastic_readout.process import StochasticReadout

@@ -22,7 +22,7 @@ import torch
 
 from spikecodec.deploy.decoders import decode
 from spikecodec.deploy.ir import FixedPointNetwork, InputSpec
-from spikecodec.deploy.layers import StochasticReadoutLayer
+from spikecodec.deploy.layers import DelayReadoutLayer, StochasticReadoutLayer
 from spikecodec.errors import ConfigError
 from spikecodec.train import config as config_io
 from spikecodec.train.datasets import IMAGE_SHAPES
@@ -39,19 +39,21 @@ from spikecodec.train.families.vdib.decoders import ANNDecoder
 from spikecodec.train.families.vdib.model import VDIB, VDIBEncoder
 from spikecodec.train.families.vdib.readout import StochasticReadout
 from spikecodec.train.families.vdib.training import eval_batches, load_task, train_vdib
-from spikecodec.train.quantize import dense_layer, plain
+from spikecodec.train.quantize import dense_layer
 from spikecodec.train.seeds import stream_seed
 
 
 def readout_layer(readout: StochasticReadout, name: str = "readout") -> StochasticReadoutLayer:
     """The stochastic readout as our custom export layer (the integers of its quantized mode:
-    :meth:`StochasticReadout.fixed_point`)."""
+    :meth:`StochasticReadout.fixed_point`); with ``delays`` a ``delay_readout``."""
     m = {k: v.cpu().numpy().astype(np.int64) for k, v in readout.mantissas().items()}
     p = readout.fixed_point()
-    return StochasticReadoutLayer(
-        name=name, weight=m["weight"], i_decay=p.du, v_decay=p.dv, fb_decay=p.dg,
-        fb_weight=m["feedback"], bias=m["bias"], lut=p.lut.cpu().numpy(),
-        lut_shift=p.lut_shift, lut_offset=p.lut_offset, seed=p.seed)
+    fields = dict(name=name, weight=m["weight"], i_decay=p.du, v_decay=p.dv, fb_decay=p.dg,
+                  fb_weight=m["feedback"], bias=m["bias"], lut=p.lut.cpu().numpy(),
+                  lut_shift=p.lut_shift, lut_offset=p.lut_offset, seed=p.seed)
+    if readout.cfg.delays:  # delay-basis synapses: Loihi 2 synaptic delays 0 .. D-1
+        return DelayReadoutLayer(**fields, delay=readout.row_delay().cpu().numpy())
+    return StochasticReadoutLayer(**fields)
 
 
 class VDIBFamily(Family):
@@ -155,7 +157,8 @@ class VDIBFamily(Family):
         enc = model.encoder
         layers = [dense_layer(block, f"hidden{i}") for i, block in enumerate(enc.hidden)]
         layers.append(readout_layer(enc.readout))
-        meta = {"model_kind": self.name, "model_config": plain(enc.cfg), **(metadata or {})}
+        meta = {"model_kind": self.name, "model_config": config_io.compact_dict(enc.cfg),
+                **(metadata or {})}
         return FixedPointNetwork(layers, spec, decoder=model.decoder.export(), metadata=meta)
 
     def rebuild(self, net: FixedPointNetwork) -> VDIB:
@@ -170,6 +173,13 @@ class VDIBFamily(Family):
                 or not np.array_equal(p.lut.numpy(), last.lut):
             raise ConfigError(f"{last.name}: the export's readout decays or sigmoid table "
                               f"differ from what its model_config gives; edited by hand?")
+        want = encoder.readout.row_delay().numpy() if cfg.readout.delays else None
+        have = getattr(last, "delay", None)
+        if (want is None) != (have is None) or (want is not None and not np.array_equal(
+                want, np.asarray(have))):
+            raise ConfigError(f"{last.name}: the export's synaptic delays differ from the taps "
+                              f"0..D-1 its model_config gives (model.readout.delays = "
+                              f"{cfg.readout.delays}); edited by hand?")
         with torch.no_grad():
             for block, layer in zip(encoder.hidden, net.layers[:-1], strict=True):
                 block.weight.copy_(torch.from_numpy(np.array(layer.weight, dtype=np.float32))

@@ -14,6 +14,12 @@ its docstring for the equations). Here:
   reference engine and the Lava process (tests/train/families/test_vdib_model.py,
   tests/deploy/backends/test_lava_readout.py, the golden export netx_exports/vdib_digits/).
 
+With ``delays = D > 0`` (``model.readout.delays``, the paper's encoding window ``tau_e`` as a
+window of separately weighted past steps) every synapse has ``D`` taps, its trace delayed by
+``0 .. D-1`` steps (:class:`StochasticReadout`); the quantized mode delays the synaptic input of
+each tap as Lava's ``DelayDense`` does and adds the taps with the shared
+:func:`~spikecodec.lava_procs.stochastic_readout.dynamics.tap_sum`.
+
 Weights, bias and feedback weight are quantized in every forward pass with a straight-through
 estimator (even 8-bit weight mantissas like :class:`~spikecodec.train.blocks.CubaDense`, bias
 and feedback mantissas on the same ``1/scale`` grid), so both modes use the deployed values.
@@ -22,7 +28,7 @@ Shapes: input spikes time-major ``(T, B, in)``, outputs ``(B, N, T)``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -30,7 +36,7 @@ import torch
 from spikecodec.deploy.weights import lava_weights
 from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.cuba import DECAY_SCALE, STATE_EXP
-from spikecodec.lava_procs.spec import BIAS_MAX, BIAS_MIN
+from spikecodec.lava_procs.spec import BIAS_MAX, BIAS_MIN, SYNAPSE_DELAY_MAX
 from spikecodec.lava_procs.stochastic_readout.dynamics import (
     ReadoutParams,
     check_seed,
@@ -38,9 +44,11 @@ from spikecodec.lava_procs.stochastic_readout.dynamics import (
     readout_step,
     sample_key,
     sigmoid_lut,
+    tap_sum,
     zero_state,
 )
 from spikecodec.train.blocks import quantize_weight
+from spikecodec.train.config import OMIT_DEFAULT
 from spikecodec.train.parallel import RowDraws, bernoulli
 
 
@@ -54,9 +62,14 @@ class ReadoutConfig:
     feedback_decay: float = 0.5  # exponential feedback filter of the neuron's own spikes
     feedback_init: float = -1.0  # initial feedback weight (negative: refractory-like)
     bias_init: float = -1.0  # initial bias (real units): sigmoid(-1) = 0.27 before any input
-    weight_scale: float = 6.0  # initial weights U(-1, 1) * weight_scale / sqrt(in * K)
+    weight_scale: float = 6.0  # initial weights U(-1, 1) * weight_scale / sqrt(in * K * taps)
     scale: int = 64  # weight mantissa = weight * scale (state scale = scale << 6)
     seed: int = 0  # seed of the deployed PRNG (stored in the export)
+    # tau_e as a window of delay-basis synapses (paper eq. 34 with delta-delay bases): D > 0
+    # gives every synapse D weights, on its input delayed by 0..D-1 steps (a learnable FIR
+    # filter over the last D steps, deployed on Loihi 2 synaptic delays); 0 = no delays (the
+    # plain readout, whose only memory is the exponential filters above)
+    delays: int = field(default=0, metadata=OMIT_DEFAULT)  # (not written while 0)
 
     def __post_init__(self) -> None:
         if self.neurons < 1:
@@ -79,10 +92,21 @@ class ReadoutConfig:
             check_seed(self.seed)
         except ConfigError as err:
             raise ConfigError(f"readout.seed: {err}") from err
+        if isinstance(self.delays, bool) or not isinstance(self.delays, int) \
+                or not 0 <= self.delays <= SYNAPSE_DELAY_MAX + 1:
+            raise ConfigError(f"readout.delays must be an integer in [0, "
+                              f"{SYNAPSE_DELAY_MAX + 1}] (taps 0..D-1 on Loihi 2's synaptic "
+                              f"delays of at most {SYNAPSE_DELAY_MAX} steps), got "
+                              f"{self.delays!r}")
 
     @property
     def num_basis(self) -> int:
         return len(self.current_decay)
+
+    @property
+    def num_taps(self) -> int:
+        """Weights per synapse and basis: ``delays``, or 1 without delays."""
+        return max(self.delays, 1)
 
     @property
     def state_scale(self) -> int:
@@ -91,6 +115,15 @@ class ReadoutConfig:
 
 def _grid(decay: float) -> int:
     return int(round(decay * DECAY_SCALE))
+
+
+def delayed(x: torch.Tensor, d: int) -> torch.Tensor:
+    """Time-major ``x (T, ...)`` delayed by ``d`` steps: ``out[t] = x[t - d]``, zeros for
+    ``t < d`` (a sample starts with nothing in flight)."""
+    if d == 0:
+        return x
+    pad = torch.zeros_like(x[:min(d, x.shape[0])])
+    return torch.cat([pad, x[:max(x.shape[0] - d, 0)]])
 
 
 def alpha_traces(x: torch.Tensor, current_decay: float, voltage_decay: float) -> torch.Tensor:
@@ -122,7 +155,14 @@ class ReadoutOutput(NamedTuple):
 
 
 class StochasticReadout(torch.nn.Module):
-    """Dense synapses ``(K * N, in)`` into ``N`` neurons that spike with P = sigmoid(m)."""
+    """Dense synapses ``(C * K * N, in)`` into ``N`` neurons that spike with P = sigmoid(m).
+
+    ``C = cfg.num_taps``: with ``cfg.delays = D > 0`` row ``c * K * N + k * N + i`` weighs the
+    basis-``k`` trace of input ``j`` delayed by ``c`` steps, ``m_i[t] = sum_{c,k,j} w[c, k, i,
+    j] trace_k,j[t - c]`` (an FIR filter over the last ``D`` steps per synapse and basis), and
+    the readout deploys on Loihi 2 synaptic delays (:mod:`spikecodec.deploy.layers.
+    delay_readout`); the readout gradient is then exactly ``(y - sigmoid(m)) trace[t - c]``.
+    """
 
     def __init__(self, in_neurons: int, cfg: ReadoutConfig, *,
                  generator: torch.Generator | None = None):
@@ -130,9 +170,9 @@ class StochasticReadout(torch.nn.Module):
         if in_neurons < 1:
             raise ConfigError(f"readout input size must be >= 1, got {in_neurons}")
         self.cfg = cfg
-        k, n = cfg.num_basis, cfg.neurons
-        bound = cfg.weight_scale / math.sqrt(in_neurons * k)
-        w = (torch.rand(k * n, in_neurons, generator=generator) * 2 - 1) * bound
+        k, n, c = cfg.num_basis, cfg.neurons, cfg.num_taps
+        bound = cfg.weight_scale / math.sqrt(in_neurons * k * c)
+        w = (torch.rand(c * k * n, in_neurons, generator=generator) * 2 - 1) * bound
         self.weight = torch.nn.Parameter(w)
         self.bias = torch.nn.Parameter(torch.full((n,), cfg.bias_init))
         self.feedback = torch.nn.Parameter(torch.full((n,), cfg.feedback_init))
@@ -140,6 +180,11 @@ class StochasticReadout(torch.nn.Module):
     @property
     def in_neurons(self) -> int:
         return self.weight.shape[1]
+
+    def row_delay(self) -> torch.Tensor:
+        """The synaptic delay of each weight row ``(C * K * N,)``: tap ``c`` waits ``c`` steps."""
+        rows = self.cfg.num_basis * self.cfg.neurons
+        return torch.arange(self.cfg.num_taps, device=self.weight.device).repeat_interleave(rows)
 
     # ---------------------------------------------------------------- quantized values
     def quantized_weight(self) -> torch.Tensor:
@@ -194,10 +239,14 @@ class StochasticReadout(torch.nn.Module):
         traces = torch.stack([alpha_traces(x, du, dv) for du, dv in
                               zip(cfg.current_decay, cfg.voltage_decay, strict=True)])
         steps, batch, n_in = x.shape
-        w = self.quantized_weight().view(k, n, n_in)  # row k * N + i -> (k, i)
-        # m_syn[t, b, i] = sum_k sum_j w[k, i, j] traces[k, t, b, j]: one GEMM
-        lhs = traces.permute(1, 2, 0, 3).reshape(steps * batch, k * n_in)
-        m_syn = (lhs @ w.permute(1, 0, 2).reshape(n, k * n_in).t()).view(steps, batch, n)
+        c = cfg.num_taps
+        w = self.quantized_weight().view(c * k, n, n_in)  # row (c K + k) N + i -> (c K + k, i)
+        # tap c reads the traces c steps late: (C * K, T, B, in)
+        taps = torch.cat([delayed(traces.transpose(0, 1), d).transpose(0, 1)
+                          for d in range(c)]) if c > 1 else traces
+        # m_syn[t, b, i] = sum_{c,k} sum_j w[c, k, i, j] traces[k, t - c, b, j]: one GEMM
+        lhs = taps.permute(1, 2, 0, 3).reshape(steps * batch, c * k * n_in)
+        m_syn = (lhs @ w.permute(1, 0, 2).reshape(n, c * k * n_in).t()).view(steps, batch, n)
         keep_g = 1.0 - _grid(cfg.feedback_decay) / DECAY_SCALE
         w_fb, bias = self.quantized_feedback(), self.quantized_bias()
         g = torch.zeros_like(m_syn[0])
@@ -222,6 +271,11 @@ class StochasticReadout(torch.nn.Module):
         a_all = x.reshape(-1, x.shape[2]).to(torch.float64) @ w.t()  # exact: |sum| < 2^53
         a_all = torch.floor(a_all * 2.0 ** exponent)  # Lava's floor shift of the sum
         a_all = (a_all.long() << STATE_EXP).view(steps, batch, -1)
+        row_delay, taps = self.row_delay(), self.cfg.num_taps
+        if taps > 1:  # what the DelayDense delivers: row r at step t carries step t - delay_r
+            rows = a_all.shape[2] // taps
+            a_all = torch.cat([delayed(a_all[..., d * rows:(d + 1) * rows], d)
+                               for d in range(taps)], dim=2)
         n = self.cfg.neurons
         state = zero_state(torch.zeros(batch, n, dtype=torch.int64, device=x.device),
                            p.num_basis)
@@ -230,8 +284,8 @@ class StochasticReadout(torch.nn.Module):
         neurons = torch.arange(n, device=x.device)
         ms, ys = [], []
         for t in range(steps):
-            state, m, s = readout_step(state, a_all[t], p, keys=(s_key,
-                                                                 neuron_step_key(neurons, t)))
+            a = tap_sum(a_all[t], row_delay, t, taps)  # the taps meet in each basis row
+            state, m, s = readout_step(state, a, p, keys=(s_key, neuron_step_key(neurons, t)))
             ms.append(m)
             ys.append(s)
         m = torch.stack(ms).permute(1, 2, 0).to(torch.float32) / self.cfg.state_scale
