@@ -130,7 +130,6 @@ def test_delay_readout_reports_delay_bits_usage_and_synapse_cost(tmp_path, capsy
     from spikecodec.cli import main
     from spikecodec.deploy.hdf5 import write_hdf5
     from spikecodec.deploy.layers import DelayReadoutLayer
-
     from spikecodec.errors import ConfigError
 
     base = readout_net(k=1, n=4, n_in=8, i_decay=(1024,), v_decay=(256,))
