@@ -6,7 +6,7 @@ import torch
 
 from spikecodec.errors import ConfigError, InputError
 from spikecodec.lava_procs.cuba import STATE_EXP
-from spikecodec.train.blocks import CubaConfig, CubaDense, quantize_weight
+from spikecodec.train.blocks import CubaConfig, CubaDense, check_binary_spikes, quantize_weight
 
 
 def hand_lif(weight_mant: list[list[int]], spikes: list[list[int]], *, leak: float,
@@ -159,6 +159,37 @@ def test_bad_input_shape():
         block(torch.zeros(2, 5, 3))
     with pytest.raises(InputError, match="binary"):
         block(torch.full((2, 4, 3), 0.5))
+
+
+@pytest.mark.parametrize("bad", [0.5, 2.0, -1.0, 1e-40, 1 - 2**-24, 1 + 2**-23, float("nan"),
+                                 float("inf"), -float("inf"), -1e-45])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_binary_check_refuses_every_non_binary_float(bad, dtype):
+    x = (torch.rand(3, 4, 5, generator=torch.Generator().manual_seed(0)) < 0.5).to(dtype)
+    x[1, 2, 3] = bad
+    if x[1, 2, 3].item() in (0.0, 1.0):  # the value did not survive the dtype (float16)
+        return check_binary_spikes(x, "x")
+    with pytest.raises(InputError, match="binary"):
+        check_binary_spikes(x, "x")
+    with pytest.raises(InputError, match="binary"):  # any layout, also a permuted view
+        check_binary_spikes(x.permute(2, 0, 1), "x")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16,
+                                   torch.uint8, torch.int8, torch.int64, torch.bool,
+                                   torch.complex64])
+def test_binary_check_accepts_spikes_of_any_dtype(dtype):
+    x = (torch.rand(2, 3, 4, generator=torch.Generator().manual_seed(1)) < 0.5).to(dtype)
+    check_binary_spikes(x, "x")
+    check_binary_spikes(torch.zeros(0, 3, dtype=dtype), "x")
+    if dtype.is_floating_point:
+        check_binary_spikes(torch.tensor([-0.0, 1.0], dtype=dtype), "x")  # -0 == 0
+    if dtype not in (torch.bool, torch.uint8):
+        with pytest.raises(InputError, match="binary"):
+            check_binary_spikes(torch.tensor([0, 1, -1], dtype=dtype), "x")
+    if dtype != torch.bool:
+        with pytest.raises(InputError, match="binary"):
+            check_binary_spikes(torch.tensor([0, 1, 2], dtype=dtype), "x")
 
 
 def test_bf16_gradients_stay_close_to_float32():
