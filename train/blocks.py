@@ -160,20 +160,65 @@ def _use_bf16(bf16_grads: bool, x: torch.Tensor) -> bool:
     return bf16_grads and x.device.type == "cpu" and _cpu_has_fast_bf16()
 
 
-def _lif_forward(a: torch.Tensor, cfg: CubaConfig, dtype: torch.dtype
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def _lif_forward(a: torch.Tensor, cfg: CubaConfig, dtype: torch.dtype, *,
+                 overwrite: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Spikes and pre-reset voltage ``(time, batch, n)`` in ``dtype`` (real units) of the exact
-    integer CUBA neuron driven by ``a`` (state units, int32 or int64, time-major). Each step's
-    integers are written straight into the float outputs (one conversion pass, no second
-    copy); ``1 / state_scale`` is a power of two, so the scaling is exact."""
+    integer CUBA neuron driven by ``a`` (state units, int32 or int64, time-major). The integers
+    are converted to the float outputs once; ``1 / state_scale`` is a power of two, so the
+    scaling is exact.
+
+    int64 state runs :func:`spikecodec.lava_procs.cuba.cuba_step` itself; int32 state (proven
+    by :func:`state_fits_int32`) runs :func:`_lif_forward_int32`, the same arithmetic in fewer
+    passes (tests/train/test_blocks.py checks the two equal), in ``a`` itself when
+    ``overwrite`` (the caller's fresh GEMM output; it then holds the voltages)."""
     p = cfg.fixed_point()
-    zeros = torch.zeros_like(a[0])
-    state = CubaState(zeros, zeros)
-    voltages = torch.empty(a.shape, dtype=dtype, device=a.device)
-    spikes = torch.empty(a.shape, dtype=dtype, device=a.device)
-    for t in range(a.shape[0]):
-        state, voltages[t], spikes[t] = cuba_step(state, a[t], p)
+    if a.dtype == torch.int32:
+        spikes, voltages = _lif_forward_int32(a if overwrite else a.clone(), p, dtype)
+    else:
+        voltages = torch.empty(a.shape, dtype=dtype, device=a.device)
+        spikes = torch.empty(a.shape, dtype=dtype, device=a.device)
+        zeros = torch.zeros_like(a[0])
+        state = CubaState(zeros, zeros)
+        for t in range(a.shape[0]):
+            state, voltages[t], spikes[t] = cuba_step(state, a[t], p)
     return spikes, voltages.mul_(1.0 / cfg.state_scale)
+
+
+def _lif_forward_int32(a: torch.Tensor, p: CubaParams, dtype: torch.dtype
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`~spikecodec.lava_procs.cuba.cuba_step` (unbounded, int32 state) over every step
+    of ``a`` (int32 ``(time, ...)``, overwritten): 0/1 spikes and pre-reset voltages (state
+    units) as ``dtype`` tensors shaped like ``a``.
+
+    The same operations as the shared step: ``rstz`` through float64 (the int32 state copied
+    into a float64 buffer, multiplied by the dyadic ``keep / 4096``, truncated back into int32:
+    exact, see :func:`~spikecodec.lava_procs.cuba.rstz`), integer sums, ``v > vth``, reset to 0.
+    What changes is the bookkeeping, 6 passes a step instead of ~10: buffers written in place,
+    each step's voltage kept in ``a[t]`` (its input is not needed after the step), the spikes
+    compared into int32 (``out=``), the reset ``v = y - y s`` in one int32 pass, and both
+    outputs converted to ``dtype`` in one pass each after the loop (torch's bool tensors, ``~``
+    and bool-to-float copies cost several int32 passes each on this CPU)."""
+    if not (isinstance(p.bias, int) and p.bias == 0):
+        raise ValueError("the int32 training loop has no bias (CubaConfig has none)")
+    keep_u = (DECAY_SCALE - p.du) / DECAY_SCALE
+    keep_v = (DECAY_SCALE - p.dv) / DECAY_SCALE
+    fired = torch.empty_like(a)  # 0/1 spikes, int32
+    u = torch.zeros_like(a[0])  # current (when it does not forget every step)
+    v = torch.zeros_like(a[0])  # voltage after reset
+    decayed = torch.empty_like(a[0])
+    wide = torch.empty(a.shape[1:], dtype=torch.float64, device=a.device)
+    for t in range(a.shape[0]):
+        if p.du == DECAY_SCALE:  # the current forgets every step (Roy's LIF): u[t] = a[t]
+            current = a[t]
+        else:
+            wide.copy_(u).mul_(keep_u)  # decay current: rstz(u, 4096 - du), exact
+            current = u.copy_(wide).add_(a[t])  # (truncating copy), integrate input
+        wide.copy_(v).mul_(keep_v)  # decay voltage: rstz(v, 4096 - dv), exact
+        decayed.copy_(wide)  # (truncating copy)
+        y = torch.add(decayed, current, out=a[t])  # integrate current; a[t] keeps y
+        torch.gt(y, p.vth, out=fired[t])  # fire
+        torch.addcmul(y, y, fired[t], value=-1, out=v)  # reset to zero: v = y - y s
+    return fired.to(dtype), a.to(dtype)
 
 
 def _lif_backward(v: torch.Tensor, s: torch.Tensor, cfg: CubaConfig, grad_s, grad_v):
@@ -241,7 +286,8 @@ class _CubaDenseFn(torch.autograd.Function):
         state = torch.int32 if state_fits_int32(a_max, cfg.fixed_point(), x.shape[0]) \
             else torch.int64
         x2, a = _spike_gemm_forward(x, w, cfg.scale, state)
-        s, v = _lif_forward(a.view(*x.shape[:-1], w.shape[0]), cfg, w.dtype)
+        s, v = _lif_forward(a.view(*x.shape[:-1], w.shape[0]), cfg, w.dtype,
+                            overwrite=True)
         ctx.save_for_backward(x2, w, v, s)
         ctx.cfg, ctx.in_shape, ctx.bf16 = cfg, x.shape, _use_bf16(bf16_grads, x)
         ctx.set_materialize_grads(False)  # an unused output gets None, not a tensor of zeros

@@ -207,6 +207,40 @@ def test_bf16_gradients_stay_close_to_float32():
     assert (fast - exact).norm() / exact.norm() < 0.02
 
 
+@pytest.mark.parametrize("current_decay, voltage_decay", [(1.0, 0.1), (1.0, 0.0), (1.0, 1.0),
+                                                          (0.25, 0.05), (0.0, 0.3), (0.6, 1.0)])
+def test_int32_training_loop_equals_the_shared_step(current_decay, voltage_decay):
+    """The training forward's int32 loop (:func:`_lif_forward_int32`) gives what the shared
+    :func:`cuba_step` gives on int64 state, step by step: inputs of both signs, many on and
+    next to the threshold, others as large as the int32 bound allows."""
+    from spikecodec.lava_procs.cuba import CubaState, cuba_step
+    from spikecodec.train.blocks import _lif_forward, state_fits_int32
+
+    cfg = CubaConfig(threshold=1.0, current_decay=current_decay, voltage_decay=voltage_decay,
+                     scale=64)
+    p = cfg.fixed_point()
+    g = torch.Generator().manual_seed(7)
+    steps, shape = 12, (5, 40)
+    a = torch.randint(-3 * p.vth, 3 * p.vth, (steps, *shape), generator=g)
+    a[:, 0] = p.vth + torch.randint(-2, 3, (steps, shape[1]), generator=g)  # at the threshold
+    big = torch.randint(-2**28, 2**28, (steps, shape[1]), generator=g)
+    while not state_fits_int32(float(big.abs().max()), p, steps):  # as large as provably fits
+        big >>= 1
+    a[:, 1] = big
+    assert big.abs().max() > 2**20 and state_fits_int32(float(a.abs().max()), p, steps)
+    a32 = a.to(torch.int32)
+    s, v = _lif_forward(a32, cfg, torch.float64)
+    assert torch.equal(a32, a.to(torch.int32))  # the input is left alone unless overwritten
+    state = CubaState(torch.zeros(shape, dtype=torch.int64), torch.zeros(shape, dtype=torch.int64))
+    for t in range(steps):
+        state, v_ref, s_ref = cuba_step(state, a[t], p)
+        assert torch.equal(s[t], s_ref.double()), t
+        assert torch.equal(v[t] * cfg.state_scale, v_ref.double()), t
+    assert 0 < s.sum() < s.numel()
+    s2, v2 = _lif_forward(a32, cfg, torch.float32, overwrite=True)
+    assert torch.equal(s2, s.float()) and torch.equal(v2, v.float())
+
+
 def test_int32_state_gives_the_int64_results_and_is_used_only_when_proven():
     """The training forward keeps its state in int32 where ``state_fits_int32`` proves no value
     reaches 2^31: spikes and voltages equal the int64 run's; a bound it cannot prove keeps
