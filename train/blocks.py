@@ -88,10 +88,35 @@ class CubaConfig:
 
 
 def quantize_weight(weight: torch.Tensor, scale: int) -> torch.Tensor:
-    """Round to even mantissas and clamp to 8 bits, with a straight-through gradient."""
-    step = 2.0 / scale
-    rounded = weight + (torch.round(weight / step) * step - weight).detach()
-    return rounded.clamp(WEIGHT_MANT_MIN / scale, WEIGHT_MANT_MAX / scale)
+    """Round to even mantissas and clamp to 8 bits, with a straight-through gradient: the
+    gradient passes unchanged where the rounded weight lies strictly inside the clamp bounds
+    and is zero elsewhere (on a bound too), as autograd over ``clamp(w + (round(w / step) step
+    - w).detach())`` gives it (tests/train/test_blocks.py checks both equal)."""
+    return _QuantizeSTE.apply(weight, scale)
+
+
+class _QuantizeSTE(torch.autograd.Function):
+    """:func:`quantize_weight` as one autograd function: the same forward expression, and a
+    backward of one float pass with a 0/1 "cut" map made in the forward from float passes
+    (autograd's clamp backward builds bool masks and a ``where``, several times slower on this
+    CPU). A weight is strictly inside ``(lo, hi)`` exactly when clamping it to the next
+    representable values inside, ``[lo+, hi-]``, leaves it unchanged."""
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, scale: int):
+        step = 2.0 / scale
+        rounded = weight + (torch.round(weight / step) * step - weight)
+        lo, hi = WEIGHT_MANT_MIN / scale, WEIGHT_MANT_MAX / scale
+        inner = torch.nextafter(torch.tensor([lo, hi], dtype=weight.dtype),
+                                torch.tensor([hi, lo], dtype=weight.dtype)).tolist()
+        cut = torch.clamp(rounded, *inner).sub_(rounded).abs_().sign_()  # 1 on/beyond a bound
+        ctx.save_for_backward(cut)
+        return rounded.clamp_(lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (cut,) = ctx.saved_tensors
+        return torch.addcmul(grad, grad, cut, value=-1), None  # grad where kept, else 0
 
 
 def check_binary_spikes(x: torch.Tensor, what: str) -> None:
@@ -133,12 +158,13 @@ def _spike_gemm_forward(x: torch.Tensor, w: torch.Tensor, scale: int, state: tor
     127]``, int32 sums), ~4x faster than float32 here; the sum ``acc`` of half mantissas is
     ``z scale / 2`` in real units ``z``, so the state units ``z scale 2^6`` are ``acc << 7`` (one
     in-place pass). Elsewhere float32, exact while row sums stay below 2^24."""
-    # 0/1 spikes as int8 (4x less to keep), converted and made contiguous in one pass
-    x2 = torch.empty(x.shape, dtype=torch.int8, device=x.device).copy_(x.detach())
-    x2 = x2.view(-1, x.shape[-1])
+    # 0/1 spikes as int8 (4x less to keep), contiguous: converted in their own memory order
+    # first, then (for a permuted view such as a (batch, in, time) input seen time-major)
+    # transposed as bytes, half the time of one converting and transposing pass here
+    x2 = x.detach().to(torch.int8).contiguous().view(-1, x.shape[-1])
     if x.device.type == "cpu":
         half_mant = torch.round(w.detach() * (scale / 2)).to(torch.int8)
-        acc = torch._int_mm(x2, half_mant.t().contiguous())
+        acc = torch._int_mm(x2, half_mant.t())  # exact either way; faster unpacked
         acc = acc if state == torch.int32 else acc.to(state)
         return x2, acc.bitwise_left_shift_(STATE_EXP + 1)
     z = x2.to(w.dtype) @ w.detach().t()
@@ -237,7 +263,8 @@ def _lif_backward(v: torch.Tensor, s: torch.Tensor, cfg: CubaConfig, grad_s, gra
         direct = sig.mul_(1.0 - sig).mul_(grad_s).mul_(k)  # through s[t]: surrogate
         if grad_v is not None:
             direct.add_(grad_v)
-    carry = s.mul(-keep_v).add_(keep_v)  # dv[t+1]/dv[t]; the reset is not differentiated
+    carry = torch.rsub(s, keep_v, alpha=keep_v)  # dv[t+1]/dv[t] = keep_v (1 - s[t]): the
+    # reset is not differentiated
     grad_v_total = torch.empty_like(v)
     gv = torch.zeros_like(v[0])
     for t in range(v.shape[0] - 1, -1, -1):

@@ -145,6 +145,35 @@ def test_quantize_weight_is_straight_through_and_clamped():
     assert w.grad.tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
 
 
+@pytest.mark.parametrize("scale", [64, 256])
+def test_quantize_weight_equals_autograd_over_its_expression(scale):
+    """The fused straight-through function gives autograd's values and gradients: weights
+    inside, on and beyond the clamp bounds."""
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(40, 30, generator=g) * (300 / scale)
+    w[0, :4] = torch.tensor([-256, 254, -257, 255]) / scale  # on and just beyond the bounds
+    w[1, :2] = torch.tensor([-256.9, 254.9]) / scale  # rounded onto the bounds
+    w[2, :2] = torch.tensor([-254, 252]) / scale  # one step inside
+    grad = torch.randn(40, 30, generator=g)
+    results = []
+    for fused in (True, False):
+        leaf = w.clone().requires_grad_(True)
+        if fused:
+            q = quantize_weight(leaf, scale)
+        else:
+            step = 2.0 / scale
+            rounded = leaf + (torch.round(leaf / step) * step - leaf).detach()
+            q = rounded.clamp(-256 / scale, 254 / scale)
+        q.backward(grad)
+        results.append((q.detach(), leaf.grad))
+    (q1, g1), (q2, g2) = results
+    assert torch.equal(q1, q2) and torch.equal(g1, g2)
+    assert 0 < (g1 == 0).sum() < g1.numel()  # some weights clamped, most not
+    # torch's clamp passes no gradient at a bound, only strictly inside
+    assert g1[0, :4].tolist() == [0.0] * 4 and g1[1, :2].tolist() == [0.0, 0.0]
+    assert g1[2, :2].tolist() == grad[2, :2].tolist()
+
+
 @pytest.mark.parametrize("kwargs", [{"threshold": 0}, {"voltage_decay": 1.5},
                                     {"current_decay": -0.1}, {"scale": 48},
                                     {"surrogate_slope": 0}, {"threshold": 0.001}])
