@@ -95,6 +95,13 @@ def quantize_weight(weight: torch.Tensor, scale: int) -> torch.Tensor:
     return _QuantizeSTE.apply(weight, scale)
 
 
+@functools.lru_cache(maxsize=None)
+def _inside(lo: float, hi: float, dtype: torch.dtype) -> tuple[float, float]:
+    """The representable values of ``dtype`` next to ``lo`` and ``hi`` inside ``(lo, hi)``."""
+    bounds = torch.tensor([lo, hi], dtype=dtype)
+    return tuple(torch.nextafter(bounds, bounds.flip(0)).tolist())
+
+
 class _QuantizeSTE(torch.autograd.Function):
     """:func:`quantize_weight` as one autograd function: the same forward expression, and a
     backward of one float pass with a 0/1 "cut" map made in the forward from float passes
@@ -107,9 +114,8 @@ class _QuantizeSTE(torch.autograd.Function):
         step = 2.0 / scale
         rounded = weight + (torch.round(weight / step) * step - weight)
         lo, hi = WEIGHT_MANT_MIN / scale, WEIGHT_MANT_MAX / scale
-        inner = torch.nextafter(torch.tensor([lo, hi], dtype=weight.dtype),
-                                torch.tensor([hi, lo], dtype=weight.dtype)).tolist()
-        cut = torch.clamp(rounded, *inner).sub_(rounded).abs_().sign_()  # 1 on/beyond a bound
+        cut = torch.clamp(rounded, *_inside(lo, hi, weight.dtype))  # 1 on or beyond a bound:
+        cut.sub_(rounded).abs_().sign_()
         ctx.save_for_backward(cut)
         return rounded.clamp_(lo, hi)
 
@@ -259,8 +265,11 @@ def _lif_backward(v: torch.Tensor, s: torch.Tensor, cfg: CubaConfig, grad_s, gra
     if grad_s is None:
         direct = grad_v  # dL/dv[t] through v[t] only
     else:
-        sig = torch.sigmoid((v - th).mul_(k))
-        direct = sig.mul_(1.0 - sig).mul_(grad_s).mul_(k)  # through s[t]: surrogate
+        x = v - th
+        sig = torch.sigmoid(x.mul_(k) if k != 1.0 else x)  # (x * 1.0 is x: pass skipped)
+        direct = sig.mul_(1.0 - sig).mul_(grad_s)  # through s[t]: surrogate
+        if k != 1.0:
+            direct.mul_(k)
         if grad_v is not None:
             direct.add_(grad_v)
     carry = torch.rsub(s, keep_v, alpha=keep_v)  # dv[t+1]/dv[t] = keep_v (1 - s[t]): the
