@@ -8,7 +8,9 @@ spikes) + backward + one Adam step (lr 2e-3, weight decay 1e-4, as ``train_roy_a
 
 Contenders, all starting from the same (quantized) weights:
 
-* ``spikecodec``: ``RoyAE`` (integer-exact fused forward, hand-written BPTT);
+* ``spikecodec``: ``RoyAE`` (integer-exact fused forward, hand-written BPTT; its neuron loop in
+  C where a C compiler is at hand, ``spikecodec.train.native_lif``, else in torch: the header
+  says which; ``SPIKECODEC_NATIVE=0`` forces the torch loop);
 * ``slayer``: two ``lava.lib.dl.slayer.block.cuba.Dense`` blocks (``delay_shift=False``); the
   output layer runs ``neuron.dynamics(synapse(x))`` for its pre-reset voltage and
   ``neuron.spike(voltage)`` for its spikes -- what ``block.forward`` does, keeping the voltage;
@@ -22,6 +24,10 @@ spikes of spikecodec and SLAYER are compared on one batch, with the initial weig
 weights spikecodec reached after the timed steps; both must agree on 100 % of the spikes.
 
     .venv/bin/python benchmarks/roy_training_speed.py [--steps 30] [--threads N]
+
+With other work on the machine, compare the speed-up columns (all contenders share the load,
+step by step) rather than the milliseconds, and prefer ``--threads 1``: torch's two threads stall
+whenever one of them is descheduled, which makes 2-thread figures under load meaningless.
 """
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ from spikecodec.errors import DatasetNotFoundError
 from spikecodec.runtime import tune_allocator
 from spikecodec.train.datasets import load_images
 from spikecodec.train.encoding import poisson_rate
+from spikecodec.train import native_lif
 from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 from spikecodec.train.losses import MembranePotentialLoss
 
@@ -262,12 +269,14 @@ def main(argv: list[str] | None = None) -> int:
               "spikecodec/plain-loop": ours_sps / timing["plain-loop"]["samples_per_s"]}
 
     env = environment()
+    loop = "C (spikecodec.train.native_lif)" if native_lif.load() is not None else \
+        f"torch ({native_lif.why_not() or 'SPIKECODEC_NATIVE=0'})"
     print(f"## Roy AE-SNN training step: 784-{w.hidden}-784, batch {w.batch}, T={w.num_steps}, "
           f"scale {w.scale}\n")
     print(f"glibc allocator tuned: {tuned}; input: {source}; torch {env['torch']}, "
           f"lava-dl {env['lava-dl']}, "
           f"{env['torch_threads']} torch thread(s), {env['cpu_count']} CPU(s), "
-          f"1-min load average {load_start:.2f} at start; "
+          f"1-min load average {load_start:.2f} at start; spikecodec neuron loop: {loop}; "
           f"{args.steps} timed steps after {args.warmup} warm-up, interleaved\n")
     rows = [[name, f"{t['median_s'] * 1e3:.1f}", f"{t['p25_s'] * 1e3:.1f}-{t['p75_s'] * 1e3:.1f}",
              f"{t['samples_per_s']:.0f}", f"{ours_sps / t['samples_per_s']:.2f}x",
@@ -293,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
                "input": source, "steps": args.steps, "warmup": args.warmup,
                "optimizer": {"name": "Adam", "lr": LR, "weight_decay": WEIGHT_DECAY},
                "environment": env | {"load_average_1min_at_start": load_start,
-                                   "glibc_allocator_tuned": tuned},
+                                   "glibc_allocator_tuned": tuned, "neuron_loop": loop},
                "timing": timing, "ratios": ratios,
                "spike_agreement": {"initial": agreement_init, "trained": agreement_trained,
                                    "exact": exact}}
