@@ -7,13 +7,16 @@ parameters (tests/train/test_blocks.py checks it), but it
 
 * computes every time step's synaptic input with one exact int8 GEMM ``(T*batch, in) @ (in,
   out)`` of spikes and halved weight mantissas instead of a float 3-D convolution,
-* runs the neuron loop once, in integers,
+* runs the neuron loop once, in integers (in C where a compiler is at hand,
+  :mod:`spikecodec.train.native_lif`),
 * back-propagates through time with a hand-written loop instead of autograd over T small ops,
-  with the gradient GEMMs in bfloat16 where the CPU has native bf16 (``bf16_grads``).
+  with the gradient GEMMs in bfloat16 where the CPU has native bf16 (``bf16_grads``),
+* avoids torch's bool tensors in its hot paths (on this CPU a comparison into bool, ``~``,
+  ``masked_fill_`` or ``where`` costs several float passes).
 
-Measured side by side (benchmarks/roy_training_speed.py, 784-196-784, batch 100, T=15, 2 cores,
-quiet): 2.3-2.5x the training throughput of two lava-dl SLAYER blocks and about 2x a plain
-PyTorch LIF loop.
+Measured side by side (benchmarks/roy_training_speed.py, 784-196-784, batch 100, T=15, 1 torch
+thread, on the 2-core machine at load 7-10): 3.5-3.7x the training throughput of two lava-dl
+SLAYER blocks and 2.9-3.2x a plain PyTorch LIF loop (README, "Training throughput").
 
 Units follow SLAYER: weights and voltages are real numbers where the threshold is ``threshold``
 (1.0 by default); the hardware mantissa of a weight is ``weight * scale`` (an even integer in
