@@ -134,8 +134,9 @@ def load():
         if cc is None:
             _state["why"] = f"no C compiler ({os.environ.get('CC') or 'cc'} not found)"
             return None
-        path = _library_path(cc)
+        path = "the cache"
         try:
+            path = _library_path(cc)  # (a home folder that cannot be found: RuntimeError)
             if not path.is_file():
                 _build(cc, path)
             _state["fn"] = _open(path)

@@ -117,3 +117,15 @@ def test_refuses_what_it_cannot_read():
                 torch.zeros((), dtype=torch.int32)):
         with pytest.raises(ValueError, match="contiguous int32"):
             native_lif.lif_forward_int32(bad, p, 1.0)
+
+
+def test_a_cache_that_cannot_be_had_falls_back(monkeypatch, tmp_path):
+    """No writable cache (here: a file where the cache folder should be): the torch loop."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    monkeypatch.setenv("SPIKECODEC_CACHE", str(blocker / "cache"))
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler on this machine")
+    assert native_lif.load() is None
+    assert "failed" in native_lif.why_not()
+    assert blocker.read_text() == ""
