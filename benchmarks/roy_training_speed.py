@@ -213,6 +213,13 @@ def time_interleaved(steps: dict[str, Callable], pool: list[torch.Tensor], *, wa
     return out
 
 
+def paired_ratios(theirs: list[float], ours: list[float]) -> dict[str, float]:
+    """Median and quartiles over rounds of ``theirs[i] / ours[i]`` (step times of one round)."""
+    r = [a / b for a, b in zip(theirs, ours)]
+    q = statistics.quantiles(r, n=4, method="inclusive") if len(r) > 1 else [r[0]] * 3
+    return {"median": statistics.median(r), "p25": q[0], "p75": q[2]}
+
+
 @torch.no_grad()
 def spike_agreement(ours: RoyAE, w: Workload, x: torch.Tensor) -> dict:
     """Forward-only comparison of spikecodec and SLAYER on ``x`` with ``ours``' current weights."""
@@ -267,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     ours_sps = timing["spikecodec"]["samples_per_s"]
     ratios = {"spikecodec/slayer": ours_sps / timing["slayer"]["samples_per_s"],
               "spikecodec/plain-loop": ours_sps / timing["plain-loop"]["samples_per_s"]}
+    paired = {name: paired_ratios(timing[name]["step_times_s"],
+                                  timing["spikecodec"]["step_times_s"]) for name in timing}
 
     env = environment()
     loop = "C (spikecodec.train.native_lif)" if native_lif.load() is not None else \
@@ -280,9 +289,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.steps} timed steps after {args.warmup} warm-up, interleaved\n")
     rows = [[name, f"{t['median_s'] * 1e3:.1f}", f"{t['p25_s'] * 1e3:.1f}-{t['p75_s'] * 1e3:.1f}",
              f"{t['samples_per_s']:.0f}", f"{ours_sps / t['samples_per_s']:.2f}x",
+             f"{paired[name]['median']:.2f}x ({paired[name]['p25']:.2f}-"
+             f"{paired[name]['p75']:.2f})",
              f"{t['first_loss']:.1f} -> {t['last_loss']:.1f}"] for name, t in timing.items()]
     print(markdown_table(["contender", "median ms/step", "IQR ms", "samples/s",
-                          "spikecodec speed-up", "loss first -> last"], rows))
+                          "spikecodec speed-up", "paired speed-up (IQR)", "loss first -> last"],
+                         rows))
+    print("\n(speed-up: ratio of the median step times; paired: the median over rounds of "
+          "each round's ratio, whose steps ran back to back under the same load)")
     print()
     agree_rows = []
     for label, agr in (("initial weights", agreement_init),
@@ -303,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                "optimizer": {"name": "Adam", "lr": LR, "weight_decay": WEIGHT_DECAY},
                "environment": env | {"load_average_1min_at_start": load_start,
                                    "glibc_allocator_tuned": tuned, "neuron_loop": loop},
-               "timing": timing, "ratios": ratios,
+               "timing": timing, "ratios": ratios, "paired_ratios": paired,
                "spike_agreement": {"initial": agreement_init, "trained": agreement_trained,
                                    "exact": exact}}
     path = write_json_atomic(args.out, payload)
