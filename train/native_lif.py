@@ -1,10 +1,10 @@
 """The int32 CUBA training loop as one small C function, compiled at first use (optional).
 
 :func:`spikecodec.train.blocks._lif_forward_int32` runs the exact integer neuron of
-:mod:`spikecodec.lava_procs.cuba` with ~6 torch passes per time step; on the Roy AE-SNN step
-(784-196-784, batch 100, T=15) that is ~1.9 ms of a ~15 ms training step on one core. The C
-function below does the same arithmetic element by element in one pass over the input (~0.45
-ms): per neuron and step, with the int32 state proven by
+:mod:`spikecodec.lava_procs.cuba` with ~6 torch passes per time step; for the Roy AE-SNN's two
+layers (784-196-784, batch 100, T=15) that took 1.9 ms per training step on one core (measured
+alone, load ~7). The C function below does the same arithmetic element by element in one pass
+over the input (0.44 ms there): per neuron and step, with the int32 state proven by
 :func:`~spikecodec.train.blocks.state_fits_int32` (no value reaches 2^31)::
 
     u = du == 4096 ? a : (int32)((double) u * keep_u) + a     # rstz(u, 4096 - du) + a
