@@ -8,7 +8,9 @@ spikes) + backward + one Adam step (lr 2e-3, weight decay 1e-4, as ``train_roy_a
 
 Contenders, all starting from the same (quantized) weights:
 
-* ``spikecodec``: ``RoyAE`` (integer-exact fused forward, hand-written BPTT);
+* ``spikecodec``: ``RoyAE`` (integer-exact fused forward, hand-written BPTT; its neuron loop in
+  C where a C compiler is at hand, ``spikecodec.train.native_lif``, else in torch: the header
+  says which; ``SPIKECODEC_NATIVE=0`` forces the torch loop);
 * ``slayer``: two ``lava.lib.dl.slayer.block.cuba.Dense`` blocks (``delay_shift=False``); the
   output layer runs ``neuron.dynamics(synapse(x))`` for its pre-reset voltage and
   ``neuron.spike(voltage)`` for its spikes -- what ``block.forward`` does, keeping the voltage;
@@ -22,6 +24,10 @@ spikes of spikecodec and SLAYER are compared on one batch, with the initial weig
 weights spikecodec reached after the timed steps; both must agree on 100 % of the spikes.
 
     .venv/bin/python benchmarks/roy_training_speed.py [--steps 30] [--threads N]
+
+With other work on the machine, compare the speed-up columns (all contenders share the load,
+step by step) rather than the milliseconds, and prefer ``--threads 1``: torch's two threads stall
+whenever one of them is descheduled, which makes 2-thread figures under load meaningless.
 """
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ from spikecodec.errors import DatasetNotFoundError
 from spikecodec.runtime import tune_allocator
 from spikecodec.train.datasets import load_images
 from spikecodec.train.encoding import poisson_rate
+from spikecodec.train import native_lif
 from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 from spikecodec.train.losses import MembranePotentialLoss
 
@@ -206,6 +213,13 @@ def time_interleaved(steps: dict[str, Callable], pool: list[torch.Tensor], *, wa
     return out
 
 
+def paired_ratios(theirs: list[float], ours: list[float]) -> dict[str, float]:
+    """Median and quartiles over rounds of ``theirs[i] / ours[i]`` (step times of one round)."""
+    r = [a / b for a, b in zip(theirs, ours)]
+    q = statistics.quantiles(r, n=4, method="inclusive") if len(r) > 1 else [r[0]] * 3
+    return {"median": statistics.median(r), "p25": q[0], "p75": q[2]}
+
+
 @torch.no_grad()
 def spike_agreement(ours: RoyAE, w: Workload, x: torch.Tensor) -> dict:
     """Forward-only comparison of spikecodec and SLAYER on ``x`` with ``ours``' current weights."""
@@ -260,20 +274,29 @@ def main(argv: list[str] | None = None) -> int:
     ours_sps = timing["spikecodec"]["samples_per_s"]
     ratios = {"spikecodec/slayer": ours_sps / timing["slayer"]["samples_per_s"],
               "spikecodec/plain-loop": ours_sps / timing["plain-loop"]["samples_per_s"]}
+    paired = {name: paired_ratios(timing[name]["step_times_s"],
+                                  timing["spikecodec"]["step_times_s"]) for name in timing}
 
     env = environment()
+    loop = "C (spikecodec.train.native_lif)" if native_lif.load() is not None else \
+        f"torch ({native_lif.why_not() or 'SPIKECODEC_NATIVE=0'})"
     print(f"## Roy AE-SNN training step: 784-{w.hidden}-784, batch {w.batch}, T={w.num_steps}, "
           f"scale {w.scale}\n")
     print(f"glibc allocator tuned: {tuned}; input: {source}; torch {env['torch']}, "
           f"lava-dl {env['lava-dl']}, "
           f"{env['torch_threads']} torch thread(s), {env['cpu_count']} CPU(s), "
-          f"1-min load average {load_start:.2f} at start; "
+          f"1-min load average {load_start:.2f} at start; spikecodec neuron loop: {loop}; "
           f"{args.steps} timed steps after {args.warmup} warm-up, interleaved\n")
     rows = [[name, f"{t['median_s'] * 1e3:.1f}", f"{t['p25_s'] * 1e3:.1f}-{t['p75_s'] * 1e3:.1f}",
              f"{t['samples_per_s']:.0f}", f"{ours_sps / t['samples_per_s']:.2f}x",
+             f"{paired[name]['median']:.2f}x ({paired[name]['p25']:.2f}-"
+             f"{paired[name]['p75']:.2f})",
              f"{t['first_loss']:.1f} -> {t['last_loss']:.1f}"] for name, t in timing.items()]
     print(markdown_table(["contender", "median ms/step", "IQR ms", "samples/s",
-                          "spikecodec speed-up", "loss first -> last"], rows))
+                          "spikecodec speed-up", "paired speed-up (IQR)", "loss first -> last"],
+                         rows))
+    print("\n(speed-up: ratio of the median step times; paired: the median over rounds of "
+          "each round's ratio, whose steps ran back to back under the same load)")
     print()
     agree_rows = []
     for label, agr in (("initial weights", agreement_init),
@@ -293,8 +316,8 @@ def main(argv: list[str] | None = None) -> int:
                "input": source, "steps": args.steps, "warmup": args.warmup,
                "optimizer": {"name": "Adam", "lr": LR, "weight_decay": WEIGHT_DECAY},
                "environment": env | {"load_average_1min_at_start": load_start,
-                                   "glibc_allocator_tuned": tuned},
-               "timing": timing, "ratios": ratios,
+                                   "glibc_allocator_tuned": tuned, "neuron_loop": loop},
+               "timing": timing, "ratios": ratios, "paired_ratios": paired,
                "spike_agreement": {"initial": agreement_init, "trained": agreement_trained,
                                    "exact": exact}}
     path = write_json_atomic(args.out, payload)

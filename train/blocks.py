@@ -7,13 +7,16 @@ parameters (tests/train/test_blocks.py checks it), but it
 
 * computes every time step's synaptic input with one exact int8 GEMM ``(T*batch, in) @ (in,
   out)`` of spikes and halved weight mantissas instead of a float 3-D convolution,
-* runs the neuron loop once, in integers,
+* runs the neuron loop once, in integers (in C where a compiler is at hand,
+  :mod:`spikecodec.train.native_lif`),
 * back-propagates through time with a hand-written loop instead of autograd over T small ops,
-  with the gradient GEMMs in bfloat16 where the CPU has native bf16 (``bf16_grads``).
+  with the gradient GEMMs in bfloat16 where the CPU has native bf16 (``bf16_grads``),
+* avoids torch's bool tensors in its hot paths (on this CPU a comparison into bool, ``~``,
+  ``masked_fill_`` or ``where`` costs several float passes).
 
-Measured side by side (benchmarks/roy_training_speed.py, 784-196-784, batch 100, T=15, 2 cores,
-quiet): 2.3-2.5x the training throughput of two lava-dl SLAYER blocks and about 2x a plain
-PyTorch LIF loop.
+Measured side by side (benchmarks/roy_training_speed.py, 784-196-784, batch 100, T=15, 1 torch
+thread, on the 2-core machine at load 7-10): 3.5-3.7x the training throughput of two lava-dl
+SLAYER blocks and 2.9-3.2x a plain PyTorch LIF loop (README, "Training throughput").
 
 Units follow SLAYER: weights and voltages are real numbers where the threshold is ``threshold``
 (1.0 by default); the hardware mantissa of a weight is ``weight * scale`` (an even integer in
@@ -39,6 +42,7 @@ from spikecodec.errors import ConfigError, InputError
 from spikecodec.lava_procs.cuba import DECAY_SCALE, STATE_EXP, CubaParams, CubaState, cuba_step
 from spikecodec.lava_procs.spec import WEIGHT_MAX as WEIGHT_MANT_MAX
 from spikecodec.lava_procs.spec import WEIGHT_MIN as WEIGHT_MANT_MIN
+from spikecodec.train import native_lif
 
 
 @dataclass(frozen=True)
@@ -88,15 +92,60 @@ class CubaConfig:
 
 
 def quantize_weight(weight: torch.Tensor, scale: int) -> torch.Tensor:
-    """Round to even mantissas and clamp to 8 bits, with a straight-through gradient."""
-    step = 2.0 / scale
-    rounded = weight + (torch.round(weight / step) * step - weight).detach()
-    return rounded.clamp(WEIGHT_MANT_MIN / scale, WEIGHT_MANT_MAX / scale)
+    """Round to even mantissas and clamp to 8 bits, with a straight-through gradient: the
+    gradient passes unchanged where the rounded weight lies strictly inside the clamp bounds
+    and is zero elsewhere (on a bound too), as autograd over ``clamp(w + (round(w / step) step
+    - w).detach())`` gives it (tests/train/test_blocks.py checks both equal)."""
+    return _QuantizeSTE.apply(weight, scale)
+
+
+@functools.lru_cache(maxsize=None)
+def _inside(lo: float, hi: float, dtype: torch.dtype) -> tuple[float, float]:
+    """The representable values of ``dtype`` next to ``lo`` and ``hi`` inside ``(lo, hi)``."""
+    bounds = torch.tensor([lo, hi], dtype=dtype)
+    return tuple(torch.nextafter(bounds, bounds.flip(0)).tolist())
+
+
+class _QuantizeSTE(torch.autograd.Function):
+    """:func:`quantize_weight` as one autograd function: the same forward expression, and a
+    backward of one float pass with a 0/1 "cut" map made in the forward from float passes
+    (autograd's clamp backward builds bool masks and a ``where``, several times slower on this
+    CPU). A weight is strictly inside ``(lo, hi)`` exactly when clamping it to the next
+    representable values inside, ``[lo+, hi-]``, leaves it unchanged."""
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, scale: int):
+        step = 2.0 / scale
+        rounded = weight + (torch.round(weight / step) * step - weight)
+        lo, hi = WEIGHT_MANT_MIN / scale, WEIGHT_MANT_MAX / scale
+        cut = torch.clamp(rounded, *_inside(lo, hi, weight.dtype))  # 1 on or beyond a bound:
+        cut.sub_(rounded).abs_().sign_()
+        ctx.save_for_backward(cut)
+        return rounded.clamp_(lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (cut,) = ctx.saved_tensors
+        return torch.addcmul(grad, grad, cut, value=-1), None  # grad where kept, else 0
 
 
 def check_binary_spikes(x: torch.Tensor, what: str) -> None:
-    """Raise ``InputError`` unless every value of ``x`` is 0 or 1 (the int8 GEMM needs it)."""
-    if not torch.eq(x, 0).logical_or_(torch.eq(x, 1)).all():
+    """Raise ``InputError`` unless every value of ``x`` is 0 or 1 (the int8 GEMM needs it).
+
+    Two reductions and one float pass instead of two comparisons into bool tensors (~4.5x
+    faster on a training batch): the minimum and maximum put every value in ``[0, 1]`` (a NaN
+    fails both), and then a float is 0 or 1 exactly when its fractional part is 0."""
+    x = x.detach()
+    if x.dtype == torch.bool or x.numel() == 0:
+        return
+    if x.is_complex():
+        ok = bool(torch.eq(x, 0).logical_or_(torch.eq(x, 1)).all())
+    else:
+        lo, hi = torch.aminmax(x)
+        ok = bool(lo >= 0) and bool(hi <= 1)
+        if ok and x.is_floating_point():
+            ok = bool(torch.frac(x).amax() == 0)
+    if not ok:
         raise InputError(f"{what} must be binary spikes (0/1); encode images first, "
                          "e.g. with spikecodec.train.encoding.poisson_rate")
 
@@ -119,12 +168,13 @@ def _spike_gemm_forward(x: torch.Tensor, w: torch.Tensor, scale: int, state: tor
     127]``, int32 sums), ~4x faster than float32 here; the sum ``acc`` of half mantissas is
     ``z scale / 2`` in real units ``z``, so the state units ``z scale 2^6`` are ``acc << 7`` (one
     in-place pass). Elsewhere float32, exact while row sums stay below 2^24."""
-    # 0/1 spikes as int8 (4x less to keep), converted and made contiguous in one pass
-    x2 = torch.empty(x.shape, dtype=torch.int8, device=x.device).copy_(x.detach())
-    x2 = x2.view(-1, x.shape[-1])
+    # 0/1 spikes as int8 (4x less to keep), contiguous: converted in their own memory order
+    # first, then (for a permuted view such as a (batch, in, time) input seen time-major)
+    # transposed as bytes, half the time of one converting and transposing pass here
+    x2 = x.detach().to(torch.int8).contiguous().view(-1, x.shape[-1])
     if x.device.type == "cpu":
         half_mant = torch.round(w.detach() * (scale / 2)).to(torch.int8)
-        acc = torch._int_mm(x2, half_mant.t().contiguous())
+        acc = torch._int_mm(x2, half_mant.t())  # exact either way; faster unpacked
         acc = acc if state == torch.int32 else acc.to(state)
         return x2, acc.bitwise_left_shift_(STATE_EXP + 1)
     z = x2.to(w.dtype) @ w.detach().t()
@@ -146,20 +196,73 @@ def _use_bf16(bf16_grads: bool, x: torch.Tensor) -> bool:
     return bf16_grads and x.device.type == "cpu" and _cpu_has_fast_bf16()
 
 
-def _lif_forward(a: torch.Tensor, cfg: CubaConfig, dtype: torch.dtype
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def _lif_forward(a: torch.Tensor, cfg: CubaConfig, dtype: torch.dtype, *,
+                 overwrite: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Spikes and pre-reset voltage ``(time, batch, n)`` in ``dtype`` (real units) of the exact
-    integer CUBA neuron driven by ``a`` (state units, int32 or int64, time-major). Each step's
-    integers are written straight into the float outputs (one conversion pass, no second
-    copy); ``1 / state_scale`` is a power of two, so the scaling is exact."""
+    integer CUBA neuron driven by ``a`` (state units, int32 or int64, time-major). The integers
+    are converted to the float outputs once; ``1 / state_scale`` is a power of two, so the
+    scaling is exact.
+
+    int64 state runs :func:`spikecodec.lava_procs.cuba.cuba_step` itself; int32 state (proven
+    by :func:`state_fits_int32`) runs :func:`_lif_forward_int32`, the same arithmetic in fewer
+    passes (tests/train/test_blocks.py checks the two equal), in ``a`` itself when
+    ``overwrite`` (the caller's fresh GEMM output; it then holds the voltages), or, for float32
+    outputs on the CPU, the same loop in C where a C compiler is at hand
+    (:mod:`spikecodec.train.native_lif`, ~4x faster again; tests/train/test_native_lif.py
+    checks all three equal)."""
     p = cfg.fixed_point()
-    zeros = torch.zeros_like(a[0])
-    state = CubaState(zeros, zeros)
-    voltages = torch.empty(a.shape, dtype=dtype, device=a.device)
-    spikes = torch.empty(a.shape, dtype=dtype, device=a.device)
-    for t in range(a.shape[0]):
-        state, voltages[t], spikes[t] = cuba_step(state, a[t], p)
+    if a.dtype == torch.int32 and dtype == torch.float32 and a.device.type == "cpu" \
+            and a.is_contiguous():
+        native = native_lif.lif_forward_int32(a, p, 1.0 / cfg.state_scale)
+        if native is not None:  # the same loop in C (spikecodec.train.native_lif)
+            return native
+    if a.dtype == torch.int32:
+        spikes, voltages = _lif_forward_int32(a if overwrite else a.clone(), p, dtype)
+    else:
+        voltages = torch.empty(a.shape, dtype=dtype, device=a.device)
+        spikes = torch.empty(a.shape, dtype=dtype, device=a.device)
+        zeros = torch.zeros_like(a[0])
+        state = CubaState(zeros, zeros)
+        for t in range(a.shape[0]):
+            state, voltages[t], spikes[t] = cuba_step(state, a[t], p)
     return spikes, voltages.mul_(1.0 / cfg.state_scale)
+
+
+def _lif_forward_int32(a: torch.Tensor, p: CubaParams, dtype: torch.dtype
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`~spikecodec.lava_procs.cuba.cuba_step` (unbounded, int32 state) over every step
+    of ``a`` (int32 ``(time, ...)``, overwritten): 0/1 spikes and pre-reset voltages (state
+    units) as ``dtype`` tensors shaped like ``a``.
+
+    The same operations as the shared step: ``rstz`` through float64 (the int32 state copied
+    into a float64 buffer, multiplied by the dyadic ``keep / 4096``, truncated back into int32:
+    exact, see :func:`~spikecodec.lava_procs.cuba.rstz`), integer sums, ``v > vth``, reset to 0.
+    What changes is the bookkeeping, 6 passes a step instead of ~10: buffers written in place,
+    each step's voltage kept in ``a[t]`` (its input is not needed after the step), the spikes
+    compared into int32 (``out=``), the reset ``v = y - y s`` in one int32 pass, and both
+    outputs converted to ``dtype`` in one pass each after the loop (torch's bool tensors, ``~``
+    and bool-to-float copies cost several int32 passes each on this CPU)."""
+    if not (isinstance(p.bias, int) and p.bias == 0):
+        raise ValueError("the int32 training loop has no bias (CubaConfig has none)")
+    keep_u = (DECAY_SCALE - p.du) / DECAY_SCALE
+    keep_v = (DECAY_SCALE - p.dv) / DECAY_SCALE
+    fired = torch.empty_like(a)  # 0/1 spikes, int32
+    u = torch.zeros_like(a[0])  # current (when it does not forget every step)
+    v = torch.zeros_like(a[0])  # voltage after reset
+    decayed = torch.empty_like(a[0])
+    wide = torch.empty(a.shape[1:], dtype=torch.float64, device=a.device)
+    for t in range(a.shape[0]):
+        if p.du == DECAY_SCALE:  # the current forgets every step (Roy's LIF): u[t] = a[t]
+            current = a[t]
+        else:
+            wide.copy_(u).mul_(keep_u)  # decay current: rstz(u, 4096 - du), exact
+            current = u.copy_(wide).add_(a[t])  # (truncating copy), integrate input
+        wide.copy_(v).mul_(keep_v)  # decay voltage: rstz(v, 4096 - dv), exact
+        decayed.copy_(wide)  # (truncating copy)
+        y = torch.add(decayed, current, out=a[t])  # integrate current; a[t] keeps y
+        torch.gt(y, p.vth, out=fired[t])  # fire
+        torch.addcmul(y, y, fired[t], value=-1, out=v)  # reset to zero: v = y - y s
+    return fired.to(dtype), a.to(dtype)
 
 
 def _lif_backward(v: torch.Tensor, s: torch.Tensor, cfg: CubaConfig, grad_s, grad_v):
@@ -174,11 +277,15 @@ def _lif_backward(v: torch.Tensor, s: torch.Tensor, cfg: CubaConfig, grad_s, gra
     if grad_s is None:
         direct = grad_v  # dL/dv[t] through v[t] only
     else:
-        sig = torch.sigmoid((v - th).mul_(k))
-        direct = sig.mul_(1.0 - sig).mul_(grad_s).mul_(k)  # through s[t]: surrogate
+        x = v - th
+        sig = torch.sigmoid(x.mul_(k) if k != 1.0 else x)  # (x * 1.0 is x: pass skipped)
+        direct = sig.mul_(1.0 - sig).mul_(grad_s)  # through s[t]: surrogate
+        if k != 1.0:
+            direct.mul_(k)
         if grad_v is not None:
             direct.add_(grad_v)
-    carry = s.mul(-keep_v).add_(keep_v)  # dv[t+1]/dv[t]; the reset is not differentiated
+    carry = torch.rsub(s, keep_v, alpha=keep_v)  # dv[t+1]/dv[t] = keep_v (1 - s[t]): the
+    # reset is not differentiated
     grad_v_total = torch.empty_like(v)
     gv = torch.zeros_like(v[0])
     for t in range(v.shape[0] - 1, -1, -1):
@@ -227,7 +334,8 @@ class _CubaDenseFn(torch.autograd.Function):
         state = torch.int32 if state_fits_int32(a_max, cfg.fixed_point(), x.shape[0]) \
             else torch.int64
         x2, a = _spike_gemm_forward(x, w, cfg.scale, state)
-        s, v = _lif_forward(a.view(*x.shape[:-1], w.shape[0]), cfg, w.dtype)
+        s, v = _lif_forward(a.view(*x.shape[:-1], w.shape[0]), cfg, w.dtype,
+                            overwrite=True)
         ctx.save_for_backward(x2, w, v, s)
         ctx.cfg, ctx.in_shape, ctx.bf16 = cfg, x.shape, _use_bf16(bf16_grads, x)
         ctx.set_materialize_grads(False)  # an unused output gets None, not a tensor of zeros

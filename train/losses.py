@@ -41,24 +41,34 @@ class MembranePotentialLoss(torch.nn.Module):
 
 
 class _MaskedSquare(torch.autograd.Function):
-    """``1/(2B) sum E^2`` with ``E = mask * (Vth x - V)`` in three passes over the tensors, and
+    """``1/(2B) sum E^2`` with ``E = mask * (Vth x - V)`` in a few passes over the tensors, and
     its gradient ``dL/dV = -E / B`` in one (autograd over the same expression takes about ten;
     the loss is summed over every neuron and step of the output layer, the largest tensor of a
     training step). The gradient is the same expression autograd derives: ``E`` is linear in
     ``V`` with coefficient ``-mask``, and ``mask^2 = mask`` for 0/1 masks; spikes and targets
-    get no gradient (as before, where the mask was detached and the target is input)."""
+    get no gradient (as before, where the mask was detached and the target is input).
+
+    Every pass runs over tensors of one memory layout: a target laid out differently from the
+    voltage (a ``(B, n, T)`` input beside a model's time-major voltage) is copied into the
+    voltage's layout once, instead of being read across its strides by every pass. The XOR
+    mask of 0/1 spikes is ``|x - A|`` as a float, multiplied in: float arithmetic throughout
+    (on this CPU torch's bool-producing comparisons and ``masked_fill_`` take several times
+    longer than a float pass). A masked entry becomes a zero of either sign (the same value);
+    a non-finite voltage would give a non-finite loss even where masked."""
 
     @staticmethod
     def forward(ctx, voltage, output_spikes, target_spikes, threshold: float, xor_mask: bool):
         # E in the voltage's memory layout (a model's time-major tensor seen as (B, n, T)), so
         # its gradient reaches the model without a transposing copy
         error = torch.empty_like(voltage)
+        target = _like(target_spikes, error)
         if threshold == 1.0:  # O = x: one pass
-            torch.sub(target_spikes, voltage, out=error)
+            torch.sub(target, voltage, out=error)
         else:
-            torch.mul(target_spikes, threshold, out=error).sub_(voltage)  # O[t] - V[t], O = Vth x
+            torch.mul(target, threshold, out=error).sub_(voltage)  # O[t] - V[t], O = Vth x
         if xor_mask:
-            error.masked_fill_(target_spikes == output_spikes, 0.0)  # keep XOR(x, A_out)
+            xor = torch.sub(target, _like(output_spikes, error)).abs_()  # XOR(x, A_out), 0/1
+            error.mul_(xor)
         ctx.save_for_backward(error)
         flat = _memory_order(error).reshape(-1)  # a view: empty_like is dense
         return torch.linalg.vecdot(flat, flat) * (0.5 / voltage.shape[0])
@@ -67,6 +77,14 @@ class _MaskedSquare(torch.autograd.Function):
     def backward(ctx, grad):
         (error,) = ctx.saved_tensors
         return error * (-grad / error.shape[0]), None, None, None, None
+
+
+def _like(x: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
+    """``x`` itself when it is laid out as ``layout`` (same strides and dtype), else a copy of
+    ``x`` in ``layout``'s memory layout and dtype (one pass; exact for 0/1 spikes)."""
+    if x.stride() == layout.stride() and x.dtype == layout.dtype:
+        return x
+    return torch.empty_like(layout).copy_(x)
 
 
 def _memory_order(x: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ import torch
 
 from spikecodec.errors import ConfigError, InputError
 from spikecodec.lava_procs.cuba import STATE_EXP
-from spikecodec.train.blocks import CubaConfig, CubaDense, quantize_weight
+from spikecodec.train.blocks import CubaConfig, CubaDense, check_binary_spikes, quantize_weight
 
 
 def hand_lif(weight_mant: list[list[int]], spikes: list[list[int]], *, leak: float,
@@ -145,6 +145,35 @@ def test_quantize_weight_is_straight_through_and_clamped():
     assert w.grad.tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
 
 
+@pytest.mark.parametrize("scale", [64, 256])
+def test_quantize_weight_equals_autograd_over_its_expression(scale):
+    """The fused straight-through function gives autograd's values and gradients: weights
+    inside, on and beyond the clamp bounds."""
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(40, 30, generator=g) * (300 / scale)
+    w[0, :4] = torch.tensor([-256, 254, -257, 255]) / scale  # on and just beyond the bounds
+    w[1, :2] = torch.tensor([-256.9, 254.9]) / scale  # rounded onto the bounds
+    w[2, :2] = torch.tensor([-254, 252]) / scale  # one step inside
+    grad = torch.randn(40, 30, generator=g)
+    results = []
+    for fused in (True, False):
+        leaf = w.clone().requires_grad_(True)
+        if fused:
+            q = quantize_weight(leaf, scale)
+        else:
+            step = 2.0 / scale
+            rounded = leaf + (torch.round(leaf / step) * step - leaf).detach()
+            q = rounded.clamp(-256 / scale, 254 / scale)
+        q.backward(grad)
+        results.append((q.detach(), leaf.grad))
+    (q1, g1), (q2, g2) = results
+    assert torch.equal(q1, q2) and torch.equal(g1, g2)
+    assert 0 < (g1 == 0).sum() < g1.numel()  # some weights clamped, most not
+    # torch's clamp passes no gradient at a bound, only strictly inside
+    assert g1[0, :4].tolist() == [0.0] * 4 and g1[1, :2].tolist() == [0.0, 0.0]
+    assert g1[2, :2].tolist() == grad[2, :2].tolist()
+
+
 @pytest.mark.parametrize("kwargs", [{"threshold": 0}, {"voltage_decay": 1.5},
                                     {"current_decay": -0.1}, {"scale": 48},
                                     {"surrogate_slope": 0}, {"threshold": 0.001}])
@@ -161,6 +190,37 @@ def test_bad_input_shape():
         block(torch.full((2, 4, 3), 0.5))
 
 
+@pytest.mark.parametrize("bad", [0.5, 2.0, -1.0, 1e-40, 1 - 2**-24, 1 + 2**-23, float("nan"),
+                                 float("inf"), -float("inf"), -1e-45])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_binary_check_refuses_every_non_binary_float(bad, dtype):
+    x = (torch.rand(3, 4, 5, generator=torch.Generator().manual_seed(0)) < 0.5).to(dtype)
+    x[1, 2, 3] = bad
+    if x[1, 2, 3].item() in (0.0, 1.0):  # the value did not survive the dtype (float16)
+        return check_binary_spikes(x, "x")
+    with pytest.raises(InputError, match="binary"):
+        check_binary_spikes(x, "x")
+    with pytest.raises(InputError, match="binary"):  # any layout, also a permuted view
+        check_binary_spikes(x.permute(2, 0, 1), "x")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16,
+                                   torch.uint8, torch.int8, torch.int64, torch.bool,
+                                   torch.complex64])
+def test_binary_check_accepts_spikes_of_any_dtype(dtype):
+    x = (torch.rand(2, 3, 4, generator=torch.Generator().manual_seed(1)) < 0.5).to(dtype)
+    check_binary_spikes(x, "x")
+    check_binary_spikes(torch.zeros(0, 3, dtype=dtype), "x")
+    if dtype.is_floating_point:
+        check_binary_spikes(torch.tensor([-0.0, 1.0], dtype=dtype), "x")  # -0 == 0
+    if dtype not in (torch.bool, torch.uint8):
+        with pytest.raises(InputError, match="binary"):
+            check_binary_spikes(torch.tensor([0, 1, -1], dtype=dtype), "x")
+    if dtype != torch.bool:
+        with pytest.raises(InputError, match="binary"):
+            check_binary_spikes(torch.tensor([0, 1, 2], dtype=dtype), "x")
+
+
 def test_bf16_gradients_stay_close_to_float32():
     gen = torch.Generator().manual_seed(4)
     x = (torch.rand(15, 50, 200, generator=gen) < 0.2).float()
@@ -174,6 +234,40 @@ def test_bf16_gradients_stay_close_to_float32():
     exact, fast = grads
     assert exact.abs().sum() > 0
     assert (fast - exact).norm() / exact.norm() < 0.02
+
+
+@pytest.mark.parametrize("current_decay, voltage_decay", [(1.0, 0.1), (1.0, 0.0), (1.0, 1.0),
+                                                          (0.25, 0.05), (0.0, 0.3), (0.6, 1.0)])
+def test_int32_training_loop_equals_the_shared_step(current_decay, voltage_decay):
+    """The training forward's int32 loop (:func:`_lif_forward_int32`) gives what the shared
+    :func:`cuba_step` gives on int64 state, step by step: inputs of both signs, many on and
+    next to the threshold, others as large as the int32 bound allows."""
+    from spikecodec.lava_procs.cuba import CubaState, cuba_step
+    from spikecodec.train.blocks import _lif_forward, state_fits_int32
+
+    cfg = CubaConfig(threshold=1.0, current_decay=current_decay, voltage_decay=voltage_decay,
+                     scale=64)
+    p = cfg.fixed_point()
+    g = torch.Generator().manual_seed(7)
+    steps, shape = 12, (5, 40)
+    a = torch.randint(-3 * p.vth, 3 * p.vth, (steps, *shape), generator=g)
+    a[:, 0] = p.vth + torch.randint(-2, 3, (steps, shape[1]), generator=g)  # at the threshold
+    big = torch.randint(-2**28, 2**28, (steps, shape[1]), generator=g)
+    while not state_fits_int32(float(big.abs().max()), p, steps):  # as large as provably fits
+        big >>= 1
+    a[:, 1] = big
+    assert big.abs().max() > 2**20 and state_fits_int32(float(a.abs().max()), p, steps)
+    a32 = a.to(torch.int32)
+    s, v = _lif_forward(a32, cfg, torch.float64)
+    assert torch.equal(a32, a.to(torch.int32))  # the input is left alone unless overwritten
+    state = CubaState(torch.zeros(shape, dtype=torch.int64), torch.zeros(shape, dtype=torch.int64))
+    for t in range(steps):
+        state, v_ref, s_ref = cuba_step(state, a[t], p)
+        assert torch.equal(s[t], s_ref.double()), t
+        assert torch.equal(v[t] * cfg.state_scale, v_ref.double()), t
+    assert 0 < s.sum() < s.numel()
+    s2, v2 = _lif_forward(a32, cfg, torch.float32, overwrite=True)
+    assert torch.equal(s2, s.float()) and torch.equal(v2, v.float())
 
 
 def test_int32_state_gives_the_int64_results_and_is_used_only_when_proven():

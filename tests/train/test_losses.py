@@ -44,18 +44,22 @@ def test_shape_mismatch():
 
 
 @pytest.mark.parametrize("xor_mask", [True, False])
-def test_fused_loss_equals_the_autograd_expression(xor_mask):
+@pytest.mark.parametrize("layout", ["time-major", "batch-major"])
+def test_fused_loss_equals_the_autograd_expression(xor_mask, layout):
     """The fused forward/backward equals autograd over ``1/(2B) sum (mask (Vth x - V))^2``:
     the same gradient bit for bit, the same value up to summation order; time-major views as
-    the models pass them."""
+    the models pass them (the target is copied into their layout) and plain ``(B, n, T)``
+    tensors as SLAYER passes them (nothing copied)."""
     g = torch.Generator().manual_seed(3)
     base = torch.randn(15, 8, 30, generator=g, dtype=torch.float64) * 2
     target = (torch.rand(8, 30, 15, generator=g) < 0.3).double()
     output = (torch.rand(15, 8, 30, generator=g) < 0.3).double().permute(1, 2, 0)
+    if layout == "batch-major":
+        base, output = base.permute(1, 2, 0).contiguous(), output.contiguous()
     grads, values = [], []
     for fused in (True, False):
         v = base.clone().requires_grad_(True)
-        voltage = v.permute(1, 2, 0)
+        voltage = v.permute(1, 2, 0) if layout == "time-major" else v
         if fused:
             loss = MembranePotentialLoss(1.5, xor_mask=xor_mask)(voltage, output, target)
         else:
@@ -68,3 +72,8 @@ def test_fused_loss_equals_the_autograd_expression(xor_mask):
         values.append(loss.item())
     assert torch.equal(grads[0], grads[1])
     assert values[0] == pytest.approx(values[1], rel=1e-12)
+    assert grads[0].stride() == v.stride()  # the gradient in the voltage's own layout
+    if xor_mask:  # where output and target agree, no gradient
+        agree = (target == output).permute(2, 0, 1) if layout == "time-major" else \
+            (target == output)
+        assert grads[0][agree].abs().max() == 0 and grads[0][~agree].abs().min() > 0
