@@ -46,9 +46,9 @@ from _common import DEFAULT_DATA_DIR, RESULTS_DIR, environment, markdown_table, 
 
 from spikecodec.errors import DatasetNotFoundError
 from spikecodec.runtime import tune_allocator
+from spikecodec.train import native_lif
 from spikecodec.train.datasets import load_images
 from spikecodec.train.encoding import poisson_rate
-from spikecodec.train import native_lif
 from spikecodec.train.families.roy.model import RoyAE, RoyAEModelConfig
 from spikecodec.train.losses import MembranePotentialLoss
 
@@ -215,7 +215,7 @@ def time_interleaved(steps: dict[str, Callable], pool: list[torch.Tensor], *, wa
 
 def paired_ratios(theirs: list[float], ours: list[float]) -> dict[str, float]:
     """Median and quartiles over rounds of ``theirs[i] / ours[i]`` (step times of one round)."""
-    r = [a / b for a, b in zip(theirs, ours)]
+    r = [a / b for a, b in zip(theirs, ours, strict=True)]
     q = statistics.quantiles(r, n=4, method="inclusive") if len(r) > 1 else [r[0]] * 3
     return {"median": statistics.median(r), "p25": q[0], "p75": q[2]}
 

@@ -72,7 +72,7 @@ def test_training_uses_it_and_gets_what_the_torch_loop_gets(monkeypatch):
         (v.square().sum() + s.sum()).backward()
         results.append((s, v, block.weight.grad))
         assert (native_lif.load() is not None) == (switch == "1")
-    for first, second in zip(*results):
+    for first, second in zip(*results, strict=True):
         assert torch.equal(first, second)
     assert results[0][0].sum() > 0
 
