@@ -3,6 +3,7 @@ bounded epochs (``train.epoch_samples``): the grid is exactly the export's, the 
 straight through, bad values are typed errors, subsets are pure functions of seed and epoch."""
 from __future__ import annotations
 
+import csv
 import math
 
 import numpy as np
@@ -165,3 +166,15 @@ def test_epoch_samples_bound_each_epoch_to_its_own_random_subset(tmp_path):
     assert len(a["history"]["loss"]) == 2 * 5  # 50 images in batches of 10, twice
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
+
+    # a third epoch of 20 images (2 batches): metrics.csv keeps each epoch's own batches
+    train_run(family, start_run(family, resume=str(tmp_path / "b"),
+                                overrides=["train.epochs=3", "train.epoch_samples=20"]),
+              show_progress=False, log=lambda _: None)
+    c = load_checkpoint(tmp_path / "b" / "checkpoint.pt", model_kind="comsa")
+    assert c["epoch_batches"] == [5, 5, 2] and len(c["history"]["loss"]) == 12
+    with open(tmp_path / "b" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    loss = c["history"]["loss"]
+    for row, (lo, hi) in zip(rows, ((0, 5), (5, 10), (10, 12)), strict=True):
+        assert float(row["loss"]) == pytest.approx(sum(loss[lo:hi]) / (hi - lo), rel=1e-5)
