@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/comsa_deploy.py --run-dir runs/comsa-mnist-l1
     .venv/bin/python benchmarks/comsa_deploy.py --run-dir RUN --finetuned RUN_FT --lava-samples 200
+    .venv/bin/python benchmarks/comsa_deploy.py --run-dir RUN_W8 --baseline RUN --name w8 \
+        --sweep-samples 0 --lava-samples 0     # a run trained on the weight grid vs a plain one
 
 For a finished MNIST run (trained with ``spikecodec train comsa --published 0.0,1,32 ...``):
 
@@ -15,7 +17,13 @@ For a finished MNIST run (trained with ``spikecodec train comsa --published 0.0,
 3. reference == lava-sim on the first ``--lava-samples`` test digits (every layer, every
    sample), and both engines' throughput on them in one run.
 
-Writes ``benchmarks/results/comsa_deploy_<dataset>_l<latency>.json`` and a figure beside it.
+``--baseline RUN0``: a run trained the same way but without ``train.weight_bits``; its
+continuous model is then the one the deployed MSEs are compared with (``vs_baseline``), beside
+the run's own continuous model on its grid weights and on its float weights. ``--sweep-samples
+0`` / ``--lava-samples 0`` leave parts 2 / 3 out (l = 16 has T = 552 steps).
+
+Writes ``benchmarks/results/comsa_deploy_<dataset>_l<latency>[_<name>].json`` and, with the
+sweeps, a figure beside it.
 """
 from __future__ import annotations
 
@@ -65,6 +73,19 @@ def continuous(model, cfg, x, y) -> dict:
     return output_scores(out, y, cfg.model.latency)
 
 
+def float_weights(model, cfg, x, y) -> dict | None:
+    """The continuous scores of a run trained on the weight grid with its float weights
+    (None for a run without ``train.weight_bits``)."""
+    if cfg.train.weight_bits is None:
+        return None
+    grid = model.encoder.weight_grid
+    model.set_weight_grid(None)
+    try:
+        return continuous(model, cfg, x, y)
+    finally:
+        model.set_weight_grid(grid)
+
+
 def figure(sweep_dt: list[dict], sweep_h: list[dict], cont: float, path: Path, title: str):
     from spikecodec.train import plots
 
@@ -91,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", required=True, help="a finished Comsa run (MNIST)")
     parser.add_argument("--finetuned", help="the same run resumed with train.deploy_aware")
-    parser.add_argument("--sweep-samples", type=int, default=2000)
-    parser.add_argument("--lava-samples", type=int, default=200)
+    parser.add_argument("--baseline", help="the same schedule without train.weight_bits: "
+                                               "its continuous model is the reference")
+    parser.add_argument("--name", help="suffix of the result files")
+    parser.add_argument("--sweep-samples", type=int, default=2000, help="0: no grid sweeps")
+    parser.add_argument("--lava-samples", type=int, default=200, help="0: no Lava parity")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -101,21 +125,52 @@ def main(argv: list[str] | None = None) -> int:
     x, y = data.inputs["test"], data.targets["test"]
     result: dict = {"run_dir": str(args.run_dir), "dataset": cfg.data.dataset,
                     "latency": cfg.model.latency, "hidden": cfg.model.hidden,
-                    "test_samples": len(x)}
+                    "weight_bits": cfg.train.weight_bits, "test_samples": len(x)}
     tic = time.perf_counter()
     result["continuous"] = continuous(model, cfg, x, y)
+    result["continuous_float_weights"] = float_weights(model, cfg, x, y)
     result["deployed"] = deployed(model, cfg, x, y)
     result["deployed_over_continuous"] = result["deployed"]["mse"] / result["continuous"]["mse"]
+    if args.baseline:
+        cfg_0, model_0 = load_trained(args.baseline)
+        base = {"run_dir": str(args.baseline), "continuous": continuous(model_0, cfg_0, x, y)}
+        base["deployed"] = deployed(model_0, cfg_0, x, y)
+        result["baseline"] = base
+        result["vs_baseline"] = {
+            "deployed_over_baseline_continuous": result["deployed"]["mse"]
+            / base["continuous"]["mse"],
+            "baseline_deployed_over_baseline_continuous": base["deployed"]["mse"]
+            / base["continuous"]["mse"]}
+        print("baseline continuous", base["continuous"]["mse"], "deployed",
+              base["deployed"]["mse"])
     if args.finetuned:
         cfg_ft, model_ft = load_trained(args.finetuned)
-        result["finetuned"] = {"continuous": continuous(model_ft, cfg_ft, x, y),
+        result["finetuned"] = {"run_dir": str(args.finetuned),
+                               "continuous": continuous(model_ft, cfg_ft, x, y),
                                "deployed": deployed(model_ft, cfg_ft, x, y)}
         result["finetuned"]["deployed_over_continuous_before"] = (
             result["finetuned"]["deployed"]["mse"] / result["continuous"]["mse"])
+        print("fine-tuned continuous", result["finetuned"]["continuous"]["mse"], "deployed",
+              result["finetuned"]["deployed"]["mse"])
     print("continuous", result["continuous"]["mse"], "deployed", result["deployed"]["mse"],
           f"({time.perf_counter() - tic:.0f} s)")
+    stem = f"comsa_deploy_{cfg.data.dataset}_l{cfg.model.latency:g}" + (
+        f"_{args.name}" if args.name else "")
+    result["note"] = ("speeds measured on 2 shared CPU cores while other jobs ran (load in "
+                      "environment); the deployed MSE is the discrete torch model's, equal to the "
+                      "reference engine's spike for spike (tests/train/families/test_registry.py)")
+    if args.sweep_samples > 0:
+        sweeps(result, model, cfg, x, y, args.sweep_samples, RESULTS_DIR / f"{stem}.png")
+    if args.lava_samples > 0:
+        result["lava"] = lava_parity(Path(args.run_dir), args.lava_samples)
+        print("lava", result["lava"])
+    result["environment"] = environment()
+    write_json_atomic(RESULTS_DIR / f"{stem}.json", result)
+    return 0
 
-    n = args.sweep_samples
+
+def sweeps(result: dict, model, cfg, x, y, n: int, figure_path: Path) -> None:
+    """Part 2 of the module docstring, into ``result``, and its figure."""
     sweep_dt = []
     for spu in STEPS_PER_UNIT:
         c = dataclasses.replace(cfg, deploy=dataclasses.replace(cfg.deploy, steps_per_unit=spu))
@@ -136,12 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     result["continuous_sweep_samples"] = continuous(model, cfg, x[:n], y[:n])
     result["mse_vs_dt"] = sweep_dt
     result["mse_vs_horizon"] = sweep_h
+    figure(sweep_dt, sweep_h, result["continuous_sweep_samples"]["mse"], figure_path,
+           f"Comsa AE on {cfg.data.dataset}, l = {cfg.model.latency:g}, h = {cfg.model.hidden}: "
+           f"deployed test MSE ({n} digits) vs grid")
 
-    # reference == lava-sim on the first digits, and both engines' throughput in one run
-    run_dir = Path(args.run_dir)
+
+def lava_parity(run_dir: Path, samples: int) -> dict:
+    """reference == lava-sim on the first ``samples`` test digits, and both engines'
+    throughput in one run."""
     net, _ = export_run(run_dir, run_dir / "export.h5")
     family = get_family("comsa")
-    inputs = family.inputs(net, samples=args.lava_samples)
+    inputs = family.inputs(net, samples=samples)
     tic = time.perf_counter()
     ref = run(net, inputs.spikes, backend="reference", probe=True)
     ref_s = time.perf_counter() - tic
@@ -151,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     equal = np.ones(len(inputs.spikes), dtype=bool)
     for a, b in zip(ref.layers, lava.layers, strict=True):
         equal &= (a == b).reshape(len(a), -1).all(axis=1)
-    result["lava"] = {
+    return {
         "samples": len(inputs.spikes), "samples_equal": int(equal.sum()),
         "reference_samples_per_second": len(inputs.spikes) / ref_s,
         "lava_sim_samples_per_second": len(inputs.spikes) / lava_s,
@@ -159,18 +219,6 @@ def main(argv: list[str] | None = None) -> int:
         "reference_mse": family.score(net, inputs, ref.spikes)["mse"],
         "lava_mse": family.score(net, inputs, lava.spikes)["mse"],
         "num_steps": net.num_steps}
-    print("lava", result["lava"])
-    result["environment"] = environment()
-    result["note"] = ("speeds measured on 2 shared CPU cores while other jobs ran (load in "
-                      "environment); the deployed MSE is the discrete torch model's, equal to the "
-                      "reference engine's spike for spike (tests/train/families/test_registry.py)")
-    stem = f"comsa_deploy_{cfg.data.dataset}_l{cfg.model.latency:g}"
-    write_json_atomic(RESULTS_DIR / f"{stem}.json", result)
-    figure(sweep_dt, sweep_h, result["continuous_sweep_samples"]["mse"],
-           RESULTS_DIR / f"{stem}.png",
-           f"Comsa AE on {cfg.data.dataset}, l = {cfg.model.latency:g}, h = {cfg.model.hidden}: "
-           f"deployed test MSE ({n} digits) vs grid")
-    return 0
 
 
 if __name__ == "__main__":

@@ -169,6 +169,7 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
     history: dict[str, list[float]] = {}
     epoch_seconds: list[float] = []
     epoch_metrics: list[dict[str, float]] = []
+    epoch_batches: list[int] = []  # batches of each finished epoch (may change on resume)
     end_epoch = getattr(trainer, "end_epoch", None)
     epoch_callback = _ON_EPOCH.get()
     epoch0 = batch0 = 0
@@ -181,6 +182,8 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
         history = {k: list(v) for k, v in start["history"].items()}
         epoch_seconds = list(start["epoch_seconds"])
         epoch_metrics = [dict(m) for m in start.get("epoch_metrics", [])]
+        epoch_batches = [int(b) for b in start.get("epoch_batches")
+                         or _older_epoch_batches(history, len(epoch_seconds), batch0)]
         static = {**start["static"], **static}
         log(f"resuming {run_dir} at epoch {epoch0 + 1}, batch {batch0}")
     for group, lr in zip(trainer.optimizer.param_groups, trainer.learning_rates(), strict=True):
@@ -196,7 +199,8 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
                      "optimizer": trainer.optimizer.state_dict(),
                      "trainer": trainer.state_dict(), "epoch": epoch, "batch": batch,
                      "history": history, "epoch_seconds": epoch_seconds,
-                     "epoch_metrics": epoch_metrics, "partial_seconds": partial_seconds},
+                     "epoch_metrics": epoch_metrics, "epoch_batches": epoch_batches,
+                     "partial_seconds": partial_seconds},
                     run_dir / CHECKPOINT)
 
     n_batches, bs = plan.num_batches, plan.batch_size
@@ -235,12 +239,13 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
             seconds += time.perf_counter() - tic
             epoch_seconds.append(seconds)
             epoch_metrics.append(dict(end_epoch(epoch)) if end_epoch is not None else {})
+            epoch_batches.append(n_batches)
             checkpoint(epoch + 1, 0, 0.0)
             means = {**_epoch_means(history, n_batches), **epoch_metrics[-1]}
             if main:
                 write_text(run_dir / METRICS,
-                           _metrics_csv(history, epoch_seconds, epoch_metrics, n_batches))
-                write_tensorboard(run_dir, history, epoch_seconds, epoch_metrics, n_batches)
+                           _metrics_csv(history, epoch_seconds, epoch_metrics, epoch_batches))
+                write_tensorboard(run_dir, history, epoch_seconds, epoch_metrics, epoch_batches)
             if not show_progress and main:
                 log(f"{plan.desc} epoch {epoch + 1}/{plan.epochs}: {seconds:.1f} s"
                     + "".join(f", {k} {v:.4g}" for k, v in means.items()))
@@ -250,13 +255,27 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
                      None if start is None else (epoch0, batch0), static)
 
 
-def _epoch_means(history: dict[str, list[float]], per_epoch: int, epoch: int = -1
+def _older_epoch_batches(history: dict[str, list[float]], epochs: int, batch: int
+                         ) -> list[int]:
+    """Batches per finished epoch of a checkpoint written before they were recorded (all its
+    epochs had the same number): the history's length, less the running epoch's batches."""
+    done = len(next(iter(history.values()), [])) - batch
+    return [done // epochs] * epochs if epochs else []
+
+
+def _epoch_means(history: dict[str, list[float]], per_epoch: int | list[int], epoch: int = -1
                  ) -> dict[str, float]:
-    """Mean of each metric over one epoch's batches (the last one by default)."""
+    """Mean of each metric over one epoch's batches (the last one by default); ``per_epoch``:
+    batches per epoch, or the list of every finished epoch's."""
     out = {}
     for key, values in history.items():
-        lo = len(values) - per_epoch if epoch < 0 else epoch * per_epoch
-        chunk = values[lo:lo + per_epoch]
+        if isinstance(per_epoch, int):
+            lo = len(values) - per_epoch if epoch < 0 else epoch * per_epoch
+            n = per_epoch
+        else:
+            e = epoch % len(per_epoch)
+            lo, n = sum(per_epoch[:e]), per_epoch[e]
+        chunk = values[lo:lo + n]
         out[key] = sum(chunk) / len(chunk) if chunk else math.nan
     return out
 
@@ -273,7 +292,7 @@ def tensorboard_available() -> bool:
 
 def write_tensorboard(run_dir: Path, history: dict[str, list[float]],
                       epoch_seconds: list[float], epoch_metrics: list[dict[str, float]],
-                      per_epoch: int) -> Path | None:
+                      per_epoch: int | list[int]) -> Path | None:
     """``RUN_DIR/tensorboard/events.out.tfevents.spikecodec``: the rows of ``metrics.csv`` as
     TensorBoard scalars (``train/<metric>`` per epoch, ``epoch/seconds``), when TensorBoard is
     installed. The file is rewritten whole each epoch from the run's history and replaced
@@ -308,7 +327,7 @@ def write_tensorboard(run_dir: Path, history: dict[str, list[float]],
 
 
 def _metrics_csv(history: dict[str, list[float]], epoch_seconds: list[float],
-                 epoch_metrics: list[dict[str, float]], per_epoch: int) -> str:
+                 epoch_metrics: list[dict[str, float]], per_epoch: int | list[int]) -> str:
     """``epoch, seconds, <batch metric means...>, <end-of-epoch metrics...>``, one row per
     finished epoch."""
     buf = io.StringIO()

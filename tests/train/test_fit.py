@@ -142,3 +142,14 @@ def test_no_tensorboard_log_when_switched_off(tmp_path, monkeypatch):
     _train(FAMILIES["roy-ae"], tmp_path / "run")
     assert (tmp_path / "run" / "metrics.csv").is_file()
     assert not (tmp_path / "run" / "tensorboard").exists()
+
+
+def test_epoch_means_follow_each_epochs_own_batch_count():
+    history = {"loss": [1.0, 3.0, 5.0, 7.0, 9.0, 2.0, 4.0]}  # epochs of 2, 3 and 2 batches
+    means = [fit_module._epoch_means(history, [2, 3, 2], e)["loss"] for e in range(3)]
+    assert means == [2.0, 7.0, 3.0]
+    assert fit_module._epoch_means(history, [2, 3, 2])["loss"] == 3.0  # the last epoch
+    assert fit_module._epoch_means({"loss": [1.0, 3.0, 5.0, 7.0]}, 2, 1)["loss"] == 6.0
+    # a checkpoint from before the counts were kept: 2 epochs of 3 batches, 1 batch into the 3rd
+    assert fit_module._older_epoch_batches({"loss": [0.0] * 7}, 2, 1) == [3, 3]
+    assert fit_module._older_epoch_batches({}, 0, 0) == []

@@ -34,9 +34,11 @@ from spikecodec.errors import ConfigError, ExportError
 from spikecodec.train import config as config_io
 
 # What ``train --resume RUN_DIR --set ...`` may change: the length of the run, how often it
-# saves, threads, learning rates, and switching on deployment-aware fine-tuning (Comsa).
-# Anything else would make the resumed run a different experiment.
-RESUME_SAFE = re.compile(r"^train\.(epochs|checkpoint_every|threads|lr\w*|deploy_aware)$")
+# saves, threads, learning rates, and switching on deployment-aware fine-tuning and the images
+# per epoch from then on (Comsa). Anything else would make the resumed run a different
+# experiment.
+RESUME_SAFE = re.compile(
+    r"^train\.(epochs|checkpoint_every|threads|lr\w*|deploy_aware|epoch_samples)$")
 
 
 class ExportInputs(NamedTuple):

@@ -23,6 +23,7 @@ from spikecodec.train.fit import check_loop_settings
 from spikecodec.train.search import Float, Int, Param
 
 MODEL_KIND = "comsa"
+WEIGHT_BITS_MAX = 8  # a Loihi 2 synapse's signed weight mantissa
 NOISE_DRAWS = ("once", "epoch")
 DTYPES = ("float32", "float64")
 TABLE = Path(__file__).with_name("hyperparameters.csv")
@@ -119,9 +120,28 @@ class ComsaTrainConfig:
     # gradient (finetune.py); validation then selects on the deployed model's MSE. Meant for
     # fine-tuning: `train comsa --resume RUN --set train.epochs=N --set train.deploy_aware=true`
     deploy_aware: bool = False
+    # training images per epoch: each epoch draws its own random subset of this many (a pure
+    # function of seed and epoch, so resuming stays bit-exact); None: all of them. Bounds the
+    # cost of an epoch, e.g. deployment-aware fine-tuning at l = 16 (T = 552 steps)
+    epoch_samples: int | None = None
+    # train the continuous model on the deployed weight grid (quantize.py's WeightGrid): its
+    # weights and pulse weights rounded every step to the per-layer grid of a signed mantissa of
+    # this many bits (8: Loihi 2's), the gradient straight through; the export then uses the same
+    # grid. None: float weights (the paper). The time grid stays continuous
+    weight_bits: int | None = None
 
     def __post_init__(self) -> None:
         check_loop_settings(self)
+        if self.weight_bits is not None and (isinstance(self.weight_bits, bool)
+                                             or not isinstance(self.weight_bits, int)
+                                             or not 2 <= self.weight_bits <= WEIGHT_BITS_MAX):
+            raise ConfigError(f"train.weight_bits must be an integer in [2, {WEIGHT_BITS_MAX}] "
+                              f"(Loihi 2's weight mantissa) or unset, got {self.weight_bits!r}")
+        if self.epoch_samples is not None and (isinstance(self.epoch_samples, bool)
+                                               or not isinstance(self.epoch_samples, int)
+                                               or self.epoch_samples < 1):
+            raise ConfigError(f"train.epoch_samples must be an integer >= 1 or unset, got "
+                              f"{self.epoch_samples!r}")
         for name in ("lr", "lr_pulses", "clip_derivative"):
             _positive(f"train.{name}", getattr(self, name))
         _non_negative("train.penalty_no_spike", self.penalty_no_spike)

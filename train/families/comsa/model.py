@@ -22,6 +22,7 @@ import torch
 
 from spikecodec.errors import InputError
 from spikecodec.train.families.comsa.config import ComsaModelConfig
+from spikecodec.train.families.comsa.quantize import WeightGrid
 from spikecodec.train.families.comsa.spiketime import spike_times
 
 
@@ -41,13 +42,22 @@ class ComsaLayer(torch.nn.Module):
             normal((n_out, p), cfg.pulse_weight_mean).to(dtype))
         self.pulse_times = torch.nn.Parameter(
             torch.arange(1, p + 1, dtype=dtype) / (p + 1))  # evenly over [0, 1]
+        self.weight_grid: WeightGrid | None = None  # train.weight_bits (ComsaAE sets it)
+        self.name = "layer"
+
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(weight, pulse_weight)`` as the forward uses them: on the deployed weight grid
+        when training on it (straight through), else the parameters."""
+        if self.weight_grid is None:
+            return self.weight, self.pulse_weight
+        return self.weight_grid.apply(self.weight, self.pulse_weight, name=self.name)
 
     def forward(self, t_in: torch.Tensor, *, clip: float | None = None,
                 penalty: float = 0.0) -> torch.Tensor:
         """Input times ``(B, n_in)`` -> spike times ``(B, n_out)`` (``+inf``: silent)."""
         batch = t_in.shape[0]
         times = torch.cat([t_in, self.pulse_times.expand(batch, -1)], dim=1)
-        weight = torch.cat([self.weight, self.pulse_weight], dim=1)
+        weight = torch.cat(self.weights(), dim=1)
         return spike_times(times, weight, decay=self.cfg.decay, threshold=self.cfg.threshold,
                            clip=clip, penalty=penalty)
 
@@ -66,11 +76,18 @@ class ComsaAE(torch.nn.Module):
     """``pixels -> hidden -> pixels``; ``forward(t_in (B, pixels))``."""
 
     def __init__(self, pixels: int, cfg: ComsaModelConfig, *,
-                 generator: torch.Generator | None = None, dtype=torch.float64):
+                 generator: torch.Generator | None = None, dtype=torch.float64,
+                 weight_grid: WeightGrid | None = None):
         super().__init__()
         self.cfg = cfg
         self.encoder = ComsaLayer(pixels, cfg.hidden, cfg, generator=generator, dtype=dtype)
         self.decoder = ComsaLayer(cfg.hidden, pixels, cfg, generator=generator, dtype=dtype)
+        self.set_weight_grid(weight_grid)
+
+    def set_weight_grid(self, grid: WeightGrid | None) -> None:
+        """Run (and train) on the deployed weight grid ``grid``, or on float weights (None)."""
+        for name, layer in (("encoder", self.encoder), ("decoder", self.decoder)):
+            layer.weight_grid, layer.name = grid, name
 
     @property
     def pixels(self) -> int:

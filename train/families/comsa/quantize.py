@@ -26,6 +26,13 @@ ceil((l + 1 + margin) / dt)`` steps per sample. Each layer becomes a
 
 :func:`quantize` returns the layers and a report of every rounding (relative decay error,
 weight rounding error, weights that became 0, pulse moves in steps, threshold error).
+
+**Training on the weight grid** (``train.weight_bits``, :class:`WeightGrid`): the continuous model
+can train with its weights and pulse weights replaced by their values on the grid this module
+will choose (``W / c``, ``PW 2^e / c``: the same scale, shift and rounding, recomputed every step
+from the current weights), the gradient passing straight through the rounding. The time grid
+(spike steps, the 12-bit decay, the 17-bit threshold) stays continuous: that is what
+deployment-aware fine-tuning adds (finetune.py).
 """
 from __future__ import annotations
 
@@ -41,8 +48,6 @@ from spikecodec.lava_procs.spec import (
     DECAY_SCALE,
     PULSE_EXP_MAX,
     V_TH_MANT_MAX,
-    WEIGHT_MAX,
-    WEIGHT_MIN,
 )
 
 LAYER_NAMES = ("encoder", "decoder")
@@ -80,28 +85,84 @@ def alpha_decay(decay: float, dt: float, where: str) -> int:
     return d
 
 
+def alpha_gain(decay: float, dt: float) -> float:
+    """``dt e^{-K dt}``: the potential one unit of weight adds, per state unit, the step after
+    its input (module docstring)."""
+    return dt * math.exp(-decay * dt)
+
+
+def mantissa_max(bits: int) -> int:
+    """The largest even integer of a ``bits``-bit signed mantissa scaled by 2 (254 at 8 bits)."""
+    return 2 ** bits - 2
+
+
+def weight_scale(weight_max: float, threshold: float, gain: float, bits: int = 8) -> float:
+    """``c``, the integers per unit weight: the largest weight ``weight_max`` uses every bit,
+    unless the threshold ``c theta / gain`` would not fit its 17 bits."""
+    c = mantissa_max(bits) / max(weight_max, 1e-12)
+    return min(c, V_TH_MANT_MAX * gain / threshold)
+
+
+def pulse_shift(pulse_max: float, c: float, bits: int = 8, *, name: str, weight_max: float
+                ) -> int:
+    """The smallest extra shift ``e`` in [0, 7] that fits pulse weights up to ``pulse_max``
+    into the mantissa at scale ``c / 2^e``; more is refused, naming the layer."""
+    need = pulse_max * c / mantissa_max(bits)
+    exp = max(0, math.ceil(math.log2(need))) if need > 1 else 0
+    if exp > PULSE_EXP_MAX:
+        raise ConfigError(f"{name}: pulse_weight up to {pulse_max:.3g} needs a shift of {exp} > "
+                          f"{PULSE_EXP_MAX} bits beside weights up to {weight_max:.3g}")
+    return exp
+
+
+class WeightGrid(NamedTuple):
+    """The deployed weight grid of a layer, for the continuous model to train on
+    (``train.weight_bits``; module docstring)."""
+
+    bits: int
+    gain: float  # alpha_gain at the config's dt
+    threshold: float
+
+    def apply(self, weight: torch.Tensor, pulse_weight: torch.Tensor, *, name: str = "layer"
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(weight, pulse_weight)`` on the grid :func:`quantize_layer` chooses for them now,
+        with the gradient of the unrounded weights (straight through)."""
+        with torch.no_grad():
+            w, pw = weight.detach().double(), pulse_weight.detach().double()
+            w_max = float(w.abs().max())
+            c = weight_scale(w_max, self.threshold, self.gain, self.bits)
+            exp = pulse_shift(float(pw.abs().max()) if pw.numel() else 0.0, c, self.bits,
+                              name=name, weight_max=w_max)
+            w_q = (_even_torch(c * w, self.bits) / c).to(weight.dtype)
+            pw_q = (_even_torch(c * pw / 2**exp, self.bits) * 2**exp / c).to(pulse_weight.dtype)
+        return weight + (w_q - weight).detach(), pulse_weight + (pw_q - pulse_weight).detach()
+
+
+def weight_grid(cfg: Any) -> WeightGrid | None:
+    """The :class:`WeightGrid` of a config with ``train.weight_bits`` set, else ``None``."""
+    bits = cfg.train.weight_bits
+    if bits is None:
+        return None
+    return WeightGrid(bits, alpha_gain(cfg.model.decay, 1.0 / cfg.deploy.steps_per_unit),
+                      cfg.model.threshold)
+
+
 def quantize_layer(weight: np.ndarray, pulse_weight: np.ndarray, pulse_times: np.ndarray, *,
-                   name: str, index: int, decay: float, threshold: float, grid: Grid
-                   ) -> tuple[SpikeOnceAlphaLayer, dict[str, Any]]:
+                   name: str, index: int, decay: float, threshold: float, grid: Grid,
+                   bits: int = 8) -> tuple[SpikeOnceAlphaLayer, dict[str, Any]]:
     """One trained layer (float arrays ``(out, in)``, ``(out, P)``, ``(P,)``) -> its deployed
-    layer and the report of what rounding changed (module docstring)."""
+    layer and the report of what rounding changed (module docstring); ``bits``: the weight
+    mantissa (8, all Loihi 2 has; fewer for a network trained on a coarser grid)."""
     w = np.asarray(weight, dtype=np.float64)
     pw = np.asarray(pulse_weight, dtype=np.float64)
     d = alpha_decay(decay, grid.dt, name)
-    gain = grid.dt * math.exp(-decay * grid.dt)  # potential per unit weight, the step after
-    c = WEIGHT_MAX / max(float(np.abs(w).max()), 1e-12)
-    c = min(c, V_TH_MANT_MAX * gain / threshold)  # the threshold must fit 17 bits
-    W = _even(c * w)
+    gain = alpha_gain(decay, grid.dt)
+    c = weight_scale(float(np.abs(w).max()), threshold, gain, bits)
+    W = _even(c * w, bits)
     v_th = max(1, round(c * threshold / gain))
-    exp = 0
-    if pw.size:
-        need = float(np.abs(pw).max()) * c / WEIGHT_MAX
-        exp = max(0, math.ceil(math.log2(need))) if need > 1 else 0
-        if exp > PULSE_EXP_MAX:
-            raise ConfigError(f"{name}: pulse_weight up to {np.abs(pw).max():.3g} needs a "
-                              f"shift of {exp} > {PULSE_EXP_MAX} bits beside weights up to "
-                              f"{np.abs(w).max():.3g}")
-    PW = _even(c * pw / 2**exp)
+    exp = pulse_shift(float(np.abs(pw).max()) if pw.size else 0.0, c, bits,
+                      name=name, weight_max=float(np.abs(w).max()))
+    PW = _even(c * pw / 2**exp, bits)
     times = np.asarray(pulse_times, dtype=np.float64)
     steps_exact = times / grid.dt - index / 2
     steps = np.maximum(np.round(steps_exact), 0).astype(np.int64)
@@ -131,22 +192,28 @@ def quantize(model: torch.nn.Module, cfg: Any, *, grid: Grid | None = None
     """The two layers of a trained :class:`~spikecodec.train.families.comsa.model.ComsaAE` on
     ``cfg``'s grid (or ``grid``), and the report (per layer, plus the grid)."""
     grid = grid_for(cfg) if grid is None else grid
-    layers, report = [], {"dt": grid.dt, "num_steps": grid.num_steps}
+    bits = cfg.train.weight_bits or 8
+    layers, report = [], {"dt": grid.dt, "num_steps": grid.num_steps, "weight_bits": bits}
     for i, (name, block) in enumerate(zip(LAYER_NAMES, (model.encoder, model.decoder),
                                           strict=True)):
         layer, rep = quantize_layer(
             block.weight.double().cpu().numpy(), block.pulse_weight.double().cpu().numpy(),
             block.pulse_times.double().cpu().numpy(), name=name, index=i,
-            decay=cfg.model.decay, threshold=cfg.model.threshold, grid=grid)
+            decay=cfg.model.decay, threshold=cfg.model.threshold, grid=grid, bits=bits)
         layers.append(layer)
         report[name] = rep
     return layers, report
 
 
-def _even(x: np.ndarray) -> np.ndarray:
-    """The nearest even integers in [-256, 254]: an 8-bit signed mantissa (7 bits and a sign)
-    scaled by 2, as SLAYER writes weights and a Loihi 2 synapse holds them."""
-    return np.clip(2 * np.round(x / 2), WEIGHT_MIN, WEIGHT_MAX).astype(np.int64)
+def _even(x: np.ndarray, bits: int = 8) -> np.ndarray:
+    """The nearest even integers in [-2^bits, 2^bits - 2] ([-256, 254] at 8 bits: an 8-bit
+    signed mantissa scaled by 2, as SLAYER writes weights and a Loihi 2 synapse holds them)."""
+    return np.clip(2 * np.round(x / 2), -2 ** bits, mantissa_max(bits)).astype(np.int64)
+
+
+def _even_torch(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """:func:`_even` in torch (float64 in, float64 out; both round half to even)."""
+    return torch.clamp(2 * torch.round(x / 2), -2 ** bits, mantissa_max(bits))
 
 
 def input_spikes(times: torch.Tensor, grid: Grid) -> torch.Tensor:

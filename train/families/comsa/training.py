@@ -34,9 +34,10 @@ from spikecodec.train.families.comsa import data as data_mod
 from spikecodec.train.families.comsa.config import MODEL_KIND, ComsaConfig
 from spikecodec.train.families.comsa.finetune import deploy_aware_forward, discrete_times
 from spikecodec.train.families.comsa.model import ComsaAE
+from spikecodec.train.families.comsa.quantize import weight_grid
 from spikecodec.train.fit import FitPlan, fit, training_device
 from spikecodec.train.parallel import local_rows
-from spikecodec.train.seeds import batch_seed, generator, stream_seed
+from spikecodec.train.seeds import batch_seed, epoch_order, generator, stream_seed
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -108,6 +109,24 @@ class ComsaTrainer:
         self.optimizer = torch.optim.Adam([{"params": weights, "lr": cfg.train.lr},
                                            {"params": pulses, "lr": cfg.train.lr_pulses}])
         self.best: dict[str, Any] = {"mse": float("inf"), "epoch": 0, "state": None}
+        self._subset: tuple[int, torch.Tensor] | None = None
+
+    @property
+    def samples_per_epoch(self) -> int:
+        """Training images one epoch visits (``train.epoch_samples``, at most all of them)."""
+        n, k = self.data.size("train"), self.cfg.train.epoch_samples
+        return n if k is None else min(k, n)
+
+    def images(self, epoch: int, index: torch.Tensor) -> torch.Tensor:
+        """Positions in this epoch's order -> training image indices: the identity, or with
+        ``train.epoch_samples`` the epoch's own random subset (seed and epoch alone fix it)."""
+        n = self.data.size("train")
+        if self.samples_per_epoch == n:
+            return index
+        if self._subset is None or self._subset[0] != epoch:
+            order = epoch_order(n, stream_seed(self.cfg.train.seed, "subsets"), epoch)
+            self._subset = (epoch, order[:self.samples_per_epoch])
+        return self._subset[1][index]
 
     def _inputs(self, epoch: int, batch: int, index: torch.Tensor) -> torch.Tensor:
         d, t = self.cfg.data, self.cfg.train
@@ -119,6 +138,7 @@ class ComsaTrainer:
 
     def step(self, epoch: int, batch: int, index: torch.Tensor) -> dict[str, float]:
         t = self.cfg.train
+        index = self.images(epoch, index)
         rows = local_rows(len(index))  # this rank's share of the batch (all of it in one)
         x = self._inputs(epoch, batch, index)[rows].to(self.device, self.dtype)
         y = self.data.targets["train"][index[rows]].to(self.device, self.dtype)
@@ -158,7 +178,7 @@ class ComsaTrainer:
 
 def build_model(cfg: ComsaConfig, pixels: int) -> ComsaAE:
     return ComsaAE(pixels, cfg.model, generator=generator(cfg.train.seed, "init"),
-                   dtype=DTYPES[cfg.train.dtype])
+                   dtype=DTYPES[cfg.train.dtype], weight_grid=weight_grid(cfg))
 
 
 def train_comsa(cfg: ComsaConfig, run_dir: str | os.PathLike, *,
@@ -179,7 +199,8 @@ def train_comsa(cfg: ComsaConfig, run_dir: str | os.PathLike, *,
     model = build_model(cfg, data.pixels).to(device)
     trainer = ComsaTrainer(model, data, cfg, device)
     plan = FitPlan(kind=MODEL_KIND, epochs=t.epochs, batch_size=t.batch_size,
-                   n_train=data.size("train"), seed=t.seed, checkpoint_every=t.checkpoint_every,
+                   n_train=trainer.samples_per_epoch, seed=t.seed,
+                   checkpoint_every=t.checkpoint_every,
                    device=t.device, desc="Comsa AE",
                    static={"in_neurons": data.pixels, "config": config_io.to_dict(cfg)})
     run = fit(trainer, plan, run_dir, start=start, show_progress=show_progress, log=log)
@@ -192,13 +213,14 @@ def train_comsa(cfg: ComsaConfig, run_dir: str | os.PathLike, *,
         "model": MODEL_KIND, "dataset": cfg.data.dataset, "network": f"{n_in}-{h}-{n_in}",
         "pulses": cfg.model.pulses, "latency": cfg.model.latency, "noise": cfg.data.noise,
         "epochs": t.epochs, "best_epoch": trainer.best["epoch"],
-        "train_samples": data.size("train"), "validation_samples": data.size("validation"),
+        "train_samples": data.size("train"), "epoch_samples": plan.n_train,
+        "validation_samples": data.size("validation"),
         "test_samples": data.size("test"),
         "metrics": {"test": test["metrics"], "validation": validation,
                     "per_epoch": run.epoch_metrics},
         "timing": {"seconds_per_epoch": run.epoch_seconds,
                    "mean_seconds_per_epoch": float(np.mean(run.epoch_seconds)),
-                   "train_samples_per_second": data.size("train") * t.epochs / run.train_seconds,
+                   "train_samples_per_second": plan.n_train * t.epochs / run.train_seconds,
                    "device": str(device), "torch_threads": torch.get_num_threads(),
                    "dtype": t.dtype},
     }
