@@ -18,6 +18,7 @@ eval_inputs   2       VDIB's evaluation inputs, per batch (``batch_seed(stream, 
 feedback      3       VDIB's fixed random e-prop feedback matrices
 noise         4       Comsa et al.'s input noise, drawn once at load
 targets       5       the audio-to-image family's Poisson draws of the paired images
+raw_inputs    6       VDIB's raw-input decoder baseline: its weights and batch order
 ============  ======  ==========================================================================
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch
 from spikecodec.errors import ConfigError
 
 STREAMS = {"init": 0, "sampling": 0, "eval": 1, "eval_inputs": 2, "feedback": 3, "noise": 4,
-           "targets": 5}
+           "targets": 5, "raw_inputs": 6}
 
 
 def stream_seed(seed: int, name: str) -> int:

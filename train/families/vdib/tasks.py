@@ -1,9 +1,22 @@
 """The three VDIB tasks as (input spikes, reference) batches and their scores.
 
 * ``blobs`` -- predictive coding (paper section 6.1): inputs are the spikes of two drifting
-  Gaussian blobs (:mod:`spikecodec.train.blobs`), the reference at step ``t`` the one-hot blob
-  positions at ``t - delta``; the decoder estimates it at every step (softmax per blob);
-  score: MSE between the estimate and the one-hot reference.
+  Gaussian blobs (:mod:`spikecodec.train.blobs`), the decoder estimates the reference at every
+  step. Two protocols (``data.blobs_protocol``):
+
+  - ``paper`` (default; the paper and kclip/VDIB ``predictive_coding_softmax.py``): each blob
+    emits one spike per step (``emission="single"``); the reference at ``t`` is the *pair* of
+    input neurons the blobs drove at ``t - delta``, one-hot over the ``N (N + 1) / 2`` unordered
+    pairs ``i <= j`` (210 for N_X = 20; ``i == j`` when both blobs hit one neuron), so the
+    decoder is one softmax regression over pairs, as the paper's (its Table 2: 210 outputs).
+    Score (the paper's MSE, kclip/VDIB ``final_acc_predictive``): the most likely pair as a
+    0/1 vector over the N inputs (two 1s, or one) against the true one, squared error averaged
+    over the N inputs and all steps; ``position_accuracy`` is the fraction of steps whose pair is
+    exactly right.
+  - ``smooth`` (this project's first version): Bernoulli spikes from a Gaussian profile around
+    each blob, the reference the one-hot *path* position of each blob (labelled: blob 0, blob 1)
+    at ``t - delta``, a softmax per blob; score: MSE between the probabilities and the one-hot
+    reference. Blob labels are not visible in the inputs, and the path is not the input itself.
 * ``images`` -- naturalization (section 6.2): inputs are rate (Poisson) or time-to-first-spike
   encoded images, the reference is the image, estimated once from the window ending at the last
   step (sigmoid pixels); score: pixel MSE (and the LeNet judge in the benchmark).
@@ -42,6 +55,7 @@ class Task:
     encoding: str  # "spikes" (already spikes) or an image encoder name
     encoding_params: dict[str, Any]
     image_shape: tuple[int, int] | None = None  # for figures of image references
+    pairs: torch.Tensor | None = None  # blobs "paper": (P, N) 0/1 input pattern of every pair
 
     def size(self, split: str) -> int:
         return int(self.inputs[split].shape[0])
@@ -60,6 +74,11 @@ class Task:
 
 def score(task: Task, estimate: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
     """The task's metrics of decoded estimates against the reference."""
+    if task.pairs is not None:  # the paper's MSE over the inputs of the most likely pair
+        guess, truth = estimate.argmax(-1), reference.argmax(-1)
+        pairs = task.pairs.to(estimate.device)
+        mse = float((pairs[guess] - pairs[truth]).square().mean())
+        return {"mse": mse, "position_accuracy": float((guess == truth).float().mean())}
     mse = float(((estimate - reference) ** 2).mean())
     out = {"mse": mse}
     if task.name == "blobs":  # position accuracy of the most likely neuron per blob
@@ -77,20 +96,55 @@ def chance(task: Task) -> dict[str, float]:
     return score(task, mean.expand_as(reference), reference)
 
 
+BLOBS_PROTOCOLS = ("paper", "smooth")
+
+
+def pair_patterns(n: int) -> torch.Tensor:
+    """``(n (n + 1) / 2, n)`` float32: row ``k`` is the 0/1 input pattern of the ``k``-th
+    unordered pair ``(i, j), i <= j`` in row-major order (one 1 where ``i == j``)."""
+    i, j = torch.triu_indices(n, n)
+    table = torch.zeros(len(i), n)
+    table[torch.arange(len(i)), i] = 1.0
+    table[torch.arange(len(i)), j] = 1.0
+    return table
+
+
+def pair_index(first: torch.Tensor, second: torch.Tensor, n: int) -> torch.Tensor:
+    """Index of the unordered pair ``{first, second}`` in :func:`pair_patterns` order."""
+    i, j = torch.minimum(first, second), torch.maximum(first, second)
+    return i * n - i * (i - 1) // 2 + (j - i)
+
+
 def blobs_task(*, train: int, test: int, num_steps: int, delta: int, seed: int,
-               **blob_options: Any) -> Task:
-    """Predictive coding with drifting blobs; the reference is laid out ``(B, T, 2, N_X)``."""
+               protocol: str = "paper", **blob_options: Any) -> Task:
+    """Predictive coding with drifting blobs (module docstring): the reference is laid out
+    ``(B, T, pairs)`` for the ``paper`` protocol and ``(B, T, 2, N_X)`` for ``smooth``."""
     from spikecodec.train.blobs import BlobsConfig, drifting_blobs
 
-    cfg = BlobsConfig(num_steps=num_steps, delta=delta, **blob_options)
+    if protocol not in BLOBS_PROTOCOLS:
+        raise ConfigError(f"data.blobs_protocol must be one of {BLOBS_PROTOCOLS}, "
+                          f"got {protocol!r}")
+    paper = protocol == "paper"
+    if paper and blob_options.get("num_blobs", 2) != 2:
+        raise ConfigError("the paper's blobs protocol decodes pairs: it needs num_blobs = 2")
+    cfg = BlobsConfig(num_steps=num_steps, delta=delta,
+                      **{"emission": "single" if paper else "profile", **blob_options})
     inputs, refs = {}, {}
     for split, n, s in (("train", train, seed), ("test", test, seed + 1)):
         sample = drifting_blobs(cfg, n, seed=s)
         inputs[split] = sample.spikes.to(torch.uint8)
-        refs[split] = sample.reference.permute(0, 3, 1, 2).contiguous()
+        ref = sample.reference.permute(0, 3, 1, 2).contiguous()  # (B, T, 2, N)
+        if paper:
+            first, second = ref.argmax(-1).unbind(-1)
+            index = pair_index(first, second, cfg.num_inputs)
+            ref = torch.nn.functional.one_hot(index, cfg.num_inputs * (cfg.num_inputs + 1) // 2)
+            ref = ref.to(torch.float32)
+        refs[split] = ref
     n_x = inputs["train"].shape[1]
+    out_shape = tuple(refs["train"].shape[2:])
     return Task("blobs", inputs, refs, {"train": None, "test": None}, num_steps, n_x,
-                (refs["train"].shape[2], n_x), "every", "softmax", "spikes", {})
+                out_shape, "every", "softmax", "spikes", {},
+                pairs=pair_patterns(n_x) if paper else None)
 
 
 def images_task(*, dataset: str, data_dir: str | None, download: bool, train_limit: int | None,
