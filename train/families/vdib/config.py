@@ -39,6 +39,7 @@ class VDIBDataConfig:
     # events
     bin_us: int = 10_000  # event bin (10 ms, the paper's MNIST-DVS setting)
     mnist_dir: str | None = None  # where the class reference images (MNIST) are; None: data_dir
+    dvs_scale: int | None = None  # mnist-dvs: keep one recording scale (4, 8, 16); None: all
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

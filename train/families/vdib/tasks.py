@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from spikecodec.errors import ConfigError
+from spikecodec.errors import ConfigError, DataError
 from spikecodec.train import encoding
 
 ENCODINGS = tuple(encoding.ENCODERS)
@@ -166,7 +166,7 @@ def images_task(*, dataset: str, data_dir: str | None, download: bool, train_lim
 
 def events_task(*, dataset: str, data_dir: str | None, train_limit: int | None,
                 test_limit: int | None, num_steps: int, bin_us: int,
-                mnist_dir: str | None) -> Task:
+                mnist_dir: str | None, scale: int | None = None) -> Task:
     """Event-camera naturalization: the reference of a sample is an MNIST image of its class
     (the first training image of that class)."""
     from spikecodec.train import events
@@ -179,12 +179,18 @@ def events_task(*, dataset: str, data_dir: str | None, train_limit: int | None,
         inputs = {s: torch.as_tensor(sp.spikes) for s, sp in splits.items()}
         labels = {s: torch.as_tensor(sp.labels).long() for s, sp in splits.items()}
     elif dataset == "mnist-dvs":  # the dataset defines no split: a seeded, per-class 80/20
-        full = events.load_mnist_dvs(data_dir, num_steps=num_steps, bin_us=bin_us)
-        spikes, lab = torch.as_tensor(full.spikes), torch.as_tensor(full.labels).long()
+        index = events.mnist_dvs_index(data_dir, scale=scale)
+        lab = torch.tensor([digit for _, digit in index], dtype=torch.int64)
+        check_all_digits(lab, where=str(data_dir) if data_dir is not None
+                         else "the default data directory's mnist_dvs/", scale=scale)
         train_idx, test_idx = stratified_split(lab, test_fraction=0.2, seed=0)
-        train_idx, test_idx = train_idx[:train_limit], test_idx[:test_limit]
-        inputs = {"train": spikes[train_idx], "test": spikes[test_idx]}
-        labels = {"train": lab[train_idx], "test": lab[test_idx]}
+        inputs, labels = {}, {}
+        for split, idx, limit in (("train", train_idx, train_limit),
+                                  ("test", test_idx, test_limit)):
+            idx = idx[:limit]  # only the recordings used are read and binned
+            part = events.load_mnist_dvs([index[int(i)][0] for i in idx], num_steps=num_steps,
+                                         bin_us=bin_us)
+            inputs[split], labels[split] = torch.as_tensor(part.spikes), lab[idx]
     else:
         raise ConfigError(f"events dataset must be 'nmnist' or 'mnist-dvs', got {dataset!r}")
     mnist = load_images("mnist", "train", data_dir=mnist_dir, limit=1000)
@@ -193,6 +199,21 @@ def events_task(*, dataset: str, data_dir: str | None, train_limit: int | None,
     n_in = inputs["train"].shape[1]
     return Task("events", inputs, refs, labels, num_steps, n_in, (784,), "last", "sigmoid",
                 "spikes", {}, (28, 28))
+
+
+def check_all_digits(labels: torch.Tensor, *, where: str, scale: int | None = None) -> None:
+    """Raise :class:`~spikecodec.errors.DataError` naming the digits without a recording:
+    the naturalization table compares classes, so it needs all ten."""
+    counts = torch.bincount(labels, minlength=10)
+    missing = [d for d in range(10) if counts[d] == 0]
+    if missing:
+        found = ", ".join(f"{d}: {int(counts[d])}" for d in range(10) if counts[d])
+        raise DataError(
+            f"MNIST-DVS in {where}{'' if scale is None else f' (scale {scale})'} has no "
+            f"recordings of digit(s) {', '.join(map(str, missing))} (recordings per digit: "
+            f"{found}); the event naturalization task needs all 10 classes. Put the "
+            "mnist_<digit>_scale<NN>_<NNNN>.aedat files of every digit there (README: "
+            "'MNIST-DVS folder layout'), or use data.dataset=nmnist.")
 
 
 def stratified_split(labels: torch.Tensor, *, test_fraction: float, seed: int

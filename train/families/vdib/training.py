@@ -51,7 +51,7 @@ def load_task(cfg: VDIBConfig) -> tasks_mod.Task:
     return tasks_mod.events_task(dataset=d.dataset, data_dir=d.data_dir,
                                  train_limit=d.train_limit, test_limit=d.test_limit,
                                  num_steps=d.num_steps, bin_us=d.bin_us,
-                                 mnist_dir=d.mnist_dir or d.data_dir)
+                                 mnist_dir=d.mnist_dir or d.data_dir, scale=d.dvs_scale)
 
 
 def build_model(cfg: VDIBConfig, task: tasks_mod.Task) -> VDIB:
