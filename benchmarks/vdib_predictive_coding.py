@@ -39,6 +39,7 @@ each), 10 epochs of batches of 32, 10 test sequences (1,000 steps).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -164,8 +165,9 @@ def figure_b(res: dict, path: Path, note: str) -> None:
     for i in range(len(te)):
         for j in range(len(td)):
             sd = pts[f"{te[i]},{td[j]}"]["mse"]["std"]
+            light = grid[i, j] < (grid.min() + grid.max()) / 2  # yellow end of viridis_r
             ax_map.text(j, i, f"{grid[i, j]:.4f}\n+-{sd:.4f}", ha="center", va="center",
-                        fontsize=7, color="white")
+                        fontsize=7, color="black" if light else "white")
     ax_map.set(xticks=range(len(td)), xticklabels=td, yticks=range(len(te)), yticklabels=te,
                xlabel="decoding window tau_d (steps)", ylabel="encoding window tau_e (steps)")
     fig.colorbar(image, ax=ax_map, label="test MSE (mean over seeds)")
@@ -206,9 +208,18 @@ def main() -> None:
     ap.add_argument("--tau-e-key", default="model.readout.delays",
                     help="config key of the encoding window (int steps)")
     ap.add_argument("--out-dir", default=str(RESULTS_DIR))
+    ap.add_argument("--figures-only", action="store_true",
+                    help="redraw the figures from the JSON files in --out-dir; train nothing")
     args = ap.parse_args()
     torch.set_num_threads(1)
     out_dir = Path(args.out_dir)
+    if args.figures_only:
+        for name, draw in (("beta", figure_a), ("windows", figure_b)):
+            path = out_dir / f"vdib_predictive_coding_{name}.json"
+            if path.is_file():
+                res = json.loads(path.read_text())
+                draw(res, path.with_suffix(".png"), res["tau_e_meaning"])
+        return
     available = key_available(args.tau_e_key)
     if available:
         note = f"tau_e = {args.tau_e_key}"
