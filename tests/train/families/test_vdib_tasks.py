@@ -64,3 +64,14 @@ def test_bad_blobs_protocol_raises_config_error():
         tasks.blobs_task(train=1, test=1, num_steps=3, delta=0, seed=0, protocol="x")
     with pytest.raises(ConfigError, match="num_blobs = 2"):
         tasks.blobs_task(train=1, test=1, num_steps=3, delta=0, seed=0, num_blobs=3)
+
+
+def test_the_paper_protocol_config_in_docs_loads_with_the_papers_settings():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "docs" / "configs" / "vdib_predictive_coding.toml"
+    cfg = config_io.load(VDIBConfig, path)
+    assert (cfg.data.task, cfg.data.num_steps, cfg.data.blobs_protocol) == ("blobs", 100, None)
+    assert cfg.model.hidden == () and cfg.model.readout.neurons == 10
+    assert (cfg.decoder.arch, cfg.decoder.window) == ("linear", 5)
+    assert (cfg.train.prior, cfg.train.lr_encoder, cfg.train.lr_decoder) == (0.2, 0.01, 0.01)
