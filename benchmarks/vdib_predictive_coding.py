@@ -14,7 +14,8 @@ reported as mean and standard deviation over them.
   window tau_d.
 
 tau_e is set through ``--tau-e-key`` (default ``model.readout.delays``: the readout's delay basis
-of tau_e separately weighted past steps). When the configuration has no such key, the script
+of tau_e separately weighted past steps, here on the raw input spikes: readout decays 1). When
+the configuration has no such key, the script
 says so and falls back to today's readout window: its synaptic basis response with current and
 voltage decay 1 / tau_e (an exponential filter, not a window). Beside every MSE: chance (the
 training references' mean, input ignored) and the raw-input decoder (the same decoder trained on
@@ -62,9 +63,13 @@ PAPER_TAU_D = 5
 
 
 def tau_e_settings(key: str, tau: int, available: bool) -> list[str]:
-    """Overrides that give an encoding window of ``tau`` steps."""
+    """Overrides that give an encoding window of ``tau`` steps. With the delay key, the taps
+    act on the input spikes themselves (decays 1: no alpha smearing), so the readout sums
+    ``tau`` separately weighted past steps -- the paper's window; at ``tau = 1`` both branches
+    give the same readout."""
     if available:
-        return [f"{key}={tau}"]
+        return [f"{key}={tau}", "model.readout.current_decay=1.0",
+                "model.readout.voltage_decay=1.0"]
     d = f"{1.0 / tau:.6f}"  # today's readout: one basis response, decays 1 / tau_e
     return [f"model.readout.current_decay={d}", f"model.readout.voltage_decay={d}"]
 
