@@ -35,7 +35,7 @@ grid); delta = 3 for (b), so the tau_e grid has windows on both sides of it; bet
 each), 10 epochs of batches of 32, 10 test sequences (1,000 steps).
 
     .venv/bin/python benchmarks/vdib_predictive_coding.py --part a      # 25 runs, ~20 min
-    .venv/bin/python benchmarks/vdib_predictive_coding.py --part b --seeds 3   # 36 runs
+    .venv/bin/python benchmarks/vdib_predictive_coding.py --part b               # 60 runs, ~17 min
 """
 from __future__ import annotations
 
