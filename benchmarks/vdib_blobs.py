@@ -30,9 +30,9 @@ from spikecodec.train.families.vdib.learning import decoder_nll
 from spikecodec.train.families.vdib.tasks import score
 from spikecodec.train.families.vdib.training import load_task, train_vdib
 
-BASE = ["data.task=blobs", "data.num_steps=100", "model.hidden=", "model.readout.neurons=10",
-        "decoder.arch=linear", "train.batch_size=32", "train.lr_encoder=1e-2",
-        "train.lr_decoder=1e-2"]
+BASE = ["data.task=blobs", "data.blobs_protocol=smooth", "data.num_steps=100", "model.hidden=",
+        "model.readout.neurons=10", "decoder.arch=linear", "train.batch_size=32",
+        "train.lr_encoder=1e-2", "train.lr_decoder=1e-2"]
 BETAS = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
 WINDOWS = (1, 2, 5, 10)
 DEFAULT_TAU_D, DEFAULT_TAU_E, DEFAULT_BETA = 5, 4, 1e-3

@@ -19,6 +19,15 @@ The reference at step ``t`` is the one-hot position of every blob ``delta`` step
 position comes from the burn-in, so every reference column holds exactly one 1 per blob
 (``delta <= burn_in`` is required).
 
+That is ``emission = "profile"``. ``emission = "single"`` is the authors' protocol (kclip/VDIB
+``make_blob``, the paper's Fig. 2 left): every blob emits exactly **one** spike per step, at the
+neuron nearest a jittered position ``z_b[t] = x_b[t] + sigma * xi[t]`` (``xi ~ N(0, 1)``,
+wrapped, ``round`` as above); the inputs are the union of the blobs' spikes (one spike when both
+hit the same neuron), ``p_max`` and ``background`` are not used, and the reference at ``t`` is
+the one-hot of the neuron each blob drove at ``t - delta``: the input itself, ``delta`` steps
+ago. That is why the paper's error drops once the encoder sees ``delta`` steps back (Fig. 4:
+"the system is fed the signal to reconstruct").
+
 Constants. The paper's values were lost in our copy of the text. The authors' code (kclip/VDIB,
 ``make_blob``, after Chalk et al. 2018) moves a blob on a ring of ``2 pi`` with a velocity that
 follows ``v[t] = 0.9 v[t-1] + 0.14 eta[t]`` (radians per step) and a position ``x[t] = x[t-1] +
@@ -45,8 +54,9 @@ import torch
 
 from spikecodec.errors import ConfigError, InputError, InputTypeError
 
-__all__ = ["BlobsConfig", "BlobsSample", "drifting_blobs", "spike_probabilities"]
+__all__ = ["EMISSIONS", "BlobsConfig", "BlobsSample", "drifting_blobs", "spike_probabilities"]
 
+EMISSIONS = ("profile", "single")
 _UNIT_ROOT_TOL = 1e-9  # a1 + a2 may exceed 1 by float rounding (1.9 + -0.9)
 
 
@@ -63,10 +73,13 @@ class BlobsConfig:
     delta: int = 0  # reference lag in steps: reference[t] = onehot(position[t - delta])
     num_steps: int = 100  # T, steps per sample (paper: 100 for training)
     burn_in: int = 50  # steps run and discarded before step 0; >= delta, holds the lagged past
+    emission: str = "profile"  # profile: Bernoulli Gaussian profile | single: one spike per blob
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "emission":
+                continue
             if f.type in (int, "int"):
                 if isinstance(value, bool) or not isinstance(value, Integral):
                     raise ConfigError(f"blobs.{f.name} must be an int; got {value!r}")
@@ -74,6 +87,8 @@ class BlobsConfig:
                 raise ConfigError(f"blobs.{f.name} must be a number; got {value!r}")
             elif not math.isfinite(value):
                 raise ConfigError(f"blobs.{f.name} must be finite; got {value!r}")
+        if self.emission not in EMISSIONS:
+            raise ConfigError(f"blobs.emission must be one of {EMISSIONS}; got {self.emission!r}")
         if self.num_inputs < 2:
             raise ConfigError(f"blobs.num_inputs must be >= 2; got {self.num_inputs}")
         for name in ("num_blobs", "num_steps"):
@@ -109,6 +124,7 @@ class BlobsSample:
     spikes: torch.Tensor  # (batch, N, T) float32 0/1 input spikes
     positions: torch.Tensor  # (batch, B, T) float64 blob centres in neurons, in [0, N)
     reference: torch.Tensor  # (batch, B, N, T) float32 one-hot of round(positions[t - delta])
+    # (emission "single": of the neuron each blob drove at t - delta)
 
 
 def spike_probabilities(positions: torch.Tensor, cfg: BlobsConfig) -> torch.Tensor:
@@ -163,12 +179,20 @@ def drifting_blobs(cfg: BlobsConfig, batch: int, *, seed: int) -> BlobsSample:
     path[path >= n] = 0.0  # np.mod(-1e-17, n) rounds to n
 
     positions = torch.from_numpy(path[..., cfg.burn_in:].copy())
-    probs = spike_probabilities(positions, cfg)
-    draws = torch.from_numpy(rng.random(size=(batch, n, steps)))
-    spikes = (draws < probs).to(torch.float32)
-
-    lagged = path[..., cfg.burn_in - cfg.delta : total - cfg.delta]  # x[t - delta]
-    index = torch.from_numpy(np.mod(np.floor(lagged + 0.5), n).astype(np.int64))
+    if cfg.emission == "single":  # one spike per blob at its jittered position's neuron
+        jitter = cfg.sigma * rng.standard_normal(size=(batch, blobs, total))
+        driven = np.mod(np.floor(path + jitter + 0.5), n).astype(np.int64)  # (batch, B, total)
+        now = torch.from_numpy(driven[..., cfg.burn_in:].copy())
+        spikes = torch.zeros(batch, blobs, n, steps, dtype=torch.float32)
+        spikes.scatter_(2, now.unsqueeze(2), 1.0)
+        spikes = spikes.amax(1)  # both blobs on one neuron: one spike
+        index = torch.from_numpy(driven[..., cfg.burn_in - cfg.delta : total - cfg.delta].copy())
+    else:
+        probs = spike_probabilities(positions, cfg)
+        draws = torch.from_numpy(rng.random(size=(batch, n, steps)))
+        spikes = (draws < probs).to(torch.float32)
+        lagged = path[..., cfg.burn_in - cfg.delta : total - cfg.delta]  # x[t - delta]
+        index = torch.from_numpy(np.mod(np.floor(lagged + 0.5), n).astype(np.int64))
     reference = torch.zeros(batch, blobs, n, steps, dtype=torch.float32)
     reference.scatter_(2, index.unsqueeze(2), 1.0)
     return BlobsSample(spikes=spikes, positions=positions, reference=reference)

@@ -54,7 +54,7 @@ from spikecodec.train.datasets import default_data_dir
 
 __all__ = [
     "DVS128_SENSOR", "EVENT_DTYPE", "NMNIST_SENSOR", "POLARITIES", "EventSplit", "bin_events",
-    "load_mnist_dvs", "load_nmnist", "read_aedat_dvs128", "read_nmnist",
+    "load_mnist_dvs", "load_nmnist", "mnist_dvs_index", "read_aedat_dvs128", "read_nmnist",
 ]
 
 EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
@@ -232,6 +232,24 @@ def load_mnist_dvs(
     ``scale`` keeps one recording scale (4, 8 or 16); ``limit`` the first files only.
     """
     _check_limit(limit)
+    named = mnist_dvs_index(paths_or_dir, scale=scale)[:limit]
+    spikes = [
+        bin_events(read_aedat_dvs128(path), sensor=DVS128_SENSOR, crop=crop, bin_us=bin_us,
+                   num_steps=num_steps, polarity=polarity)
+        for path, _ in named
+    ]
+    labels = [digit for _, digit in named]
+    return _split(spikes, labels, DVS128_SENSOR, crop, polarity, "mnist-dvs", bin_us)
+
+
+def mnist_dvs_index(
+    paths_or_dir: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
+    *,
+    scale: int | None = None,
+) -> list[tuple[Path, int]]:
+    """``(path, digit)`` of the MNIST-DVS recordings :func:`load_mnist_dvs` would read, from
+    the file names alone (nothing is opened): cheap enough to check or split a large folder
+    before binning any of it."""
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, Integral)):
         raise InputTypeError(f"scale must be an int or None; got {type(scale).__name__}")
     paths = _mnist_dvs_paths(paths_or_dir)
@@ -240,16 +258,10 @@ def load_mnist_dvs(
     if bad:
         raise DataError(f"cannot read the digit from {bad[0]}; MNIST-DVS files are named "
                         "mnist_<digit>_scale<NN>_<NNNN>.aedat")
-    named = [(p, m) for p, m in named if scale is None or int(m.group(2)) == scale][:limit]
+    named = [(p, m) for p, m in named if scale is None or int(m.group(2)) == scale]
     if not named:
         raise DatasetNotFoundError(f"no MNIST-DVS recording of scale {scale} among {len(paths)}")
-    spikes = [
-        bin_events(read_aedat_dvs128(path), sensor=DVS128_SENSOR, crop=crop, bin_us=bin_us,
-                   num_steps=num_steps, polarity=polarity)
-        for path, _ in named
-    ]
-    labels = [int(match.group(1)) for _, match in named]
-    return _split(spikes, labels, DVS128_SENSOR, crop, polarity, "mnist-dvs", bin_us)
+    return [(p, int(m.group(1))) for p, m in named]
 
 
 def _tonic_reader():

@@ -21,19 +21,41 @@ def positions(truth: np.ndarray, estimate: np.ndarray, path: str | os.PathLike, 
               title: str = "") -> Path:
     """True vs decoded positions over time: ``(T, items, positions)`` one-hot truth and
     probability estimates; the estimate as an image per item, the true position as dots."""
-    items = truth.shape[1]
-    fig = new_figure(figsize=(7, 1.2 + 1.8 * items))
-    axes = fig.subplots(items, 1, sharex=True, squeeze=False)[:, 0]
-    for i, ax in enumerate(axes):
-        ax.imshow(estimate[:, i].T, aspect="auto", origin="lower", cmap="viridis",
-                  interpolation="nearest", vmin=0, vmax=1)
-        ax.plot(np.arange(truth.shape[0]), truth[:, i].argmax(-1), "w.", ms=4, label="true")
-        ax.set_ylabel(f"item {i}\nposition", fontsize=8)
-        ax.legend(fontsize=7, loc="upper right")
+    panels = [(f"item {i}", estimate[:, i], truth[:, i],
+               np.eye(truth.shape[2])[estimate[:, i].argmax(-1)]) for i in range(truth.shape[1])]
+    return save_figure(tracks_figure(panels, title=title), path)
+
+
+def tracks_figure(panels: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], *,
+                  title: str = "", steps: int | None = None):
+    """One panel per ``(label, probability (T, N), truth (T, N) 0/1, decoded (T, N) 0/1)``:
+    the decoder's probability that each of the N positions is occupied as a time x position
+    image (colour bar 0..1), the true positions as white circles and the decoded ones as red
+    crosses; ``steps`` draws only the first steps (dots stay apart)."""
+    fig = new_figure(figsize=(8, 0.9 + 1.9 * len(panels)))
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    image = None
+    for ax, (label, prob, truth, decoded) in zip(axes, panels, strict=True):
+        prob, truth, decoded = (np.asarray(a)[:steps] for a in (prob, truth, decoded))
+        image = ax.imshow(prob.T, aspect="auto", origin="lower", cmap="viridis",
+                          interpolation="nearest", vmin=0, vmax=1)
+        t, n = np.nonzero(truth)
+        ax.scatter(t, n, s=22, facecolors="none", edgecolors="white", lw=1.0, label="true")
+        t, n = np.nonzero(decoded)
+        ax.scatter(t, n, s=14, marker="x", color="red", lw=1.0, label="decoded")
+        ax.set_ylabel(f"{label}\nposition (input neuron)", fontsize=8)
+    axes[0].legend(fontsize=7, loc="upper right", ncol=2, framealpha=0.8)
     axes[-1].set_xlabel("time step")
+    fig.colorbar(image, ax=list(axes), label="decoded probability", fraction=0.03, pad=0.01)
     if title:
         fig.suptitle(title, fontsize=9)
-    return save_figure(fig, path)
+    return fig
+
+
+def tracks(panels: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+           path: str | os.PathLike, *, title: str = "", steps: int | None = None) -> Path:
+    """:func:`tracks_figure` saved as a PNG at ``path``."""
+    return save_figure(tracks_figure(panels, title=title, steps=steps), path)
 
 
 def new_figure(**kwargs):
@@ -70,37 +92,53 @@ def reconstruction_grid(rows: Sequence[tuple[str, np.ndarray]], shape: tuple[int
     return save_figure(fig, path)
 
 
-def training_curve(curves: dict[str, Sequence[float]], path: str | os.PathLike, *,
-                   xlabel: str = "batch", log: Sequence[str] | None = None) -> Path:
+def training_curve_figure(curves: dict[str, Sequence[float]], *, xlabel: str = "batch",
+                          log: Sequence[str] | None = None, smooth: int = 0):
     """Named curves (e.g. per batch), each on its own axes with its name and unit as the label
     (``{"decoder NLL (nats)": ..., "readout spikes per sample": ...}``), sharing the x axis;
-    ``log`` names the curves drawn on a log scale (default: all whose values are positive)."""
-    fig = new_figure(figsize=(5.5, 1.2 + 1.8 * len(curves)))
+    ``log`` names the curves drawn on a log scale (default: all whose values are positive);
+    ``smooth > 1`` draws the raw values faintly and their running mean over ``smooth`` points."""
+    fig = new_figure(figsize=(6, 0.9 + 1.6 * len(curves)))
     axes = fig.subplots(len(curves), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (name, ys) in zip(axes, curves.items(), strict=True):
         ys = np.asarray(ys, dtype=float)
-        ax.plot(np.arange(len(ys)), ys, lw=1)
+        xs = np.arange(len(ys))
+        if smooth > 1 and len(ys) > smooth:
+            ax.plot(xs, ys, lw=0.6, alpha=0.3, color="C0")
+            kernel = np.ones(smooth) / smooth
+            ax.plot(xs[smooth - 1:], np.convolve(ys, kernel, mode="valid"), lw=1.2, color="C0")
+        else:
+            ax.plot(xs, ys, lw=1, color="C0")
         ax.set_ylabel(name, fontsize=8)
         positive = ys.size and np.all(ys[np.isfinite(ys)] > 0)
         if (name in log) if log is not None else positive:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel(xlabel)
-    return save_figure(fig, path)
+    fig.align_ylabels(axes)
+    return fig
 
 
-def raster(panels: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike, *,
-           title: str = "") -> Path:
+def training_curve(curves: dict[str, Sequence[float]], path: str | os.PathLike, *,
+                   xlabel: str = "batch", log: Sequence[str] | None = None,
+                   smooth: int = 0) -> Path:
+    """:func:`training_curve_figure` saved as a PNG at ``path``."""
+    return save_figure(training_curve_figure(curves, xlabel=xlabel, log=log, smooth=smooth),
+                       path)
+
+
+def raster_figure(panels: Sequence[tuple[str, np.ndarray]], *, title: str = "",
+                  image: bool | None = None):
     """Spike rasters, one panel per ``(label, spikes (neurons, time))``, sharing the time axis.
 
     Up to ``RASTER_ROWS`` neurons a panel marks each spike; more neurons are drawn as a
     time x neuron image (black: spike), which stays readable where hundreds of rows of tick
-    marks merge into one black block."""
+    marks merge into one black block. ``image`` True / False forces one or the other."""
     fig = new_figure(figsize=(6, 1.6 + 1.4 * len(panels)))
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)
     for ax, (label, spikes) in zip(axes[:, 0], panels, strict=True):
         spikes = np.asarray(spikes)
-        if spikes.shape[0] > RASTER_ROWS:
+        if (spikes.shape[0] > RASTER_ROWS) if image is None else image:
             ax.imshow(spikes, aspect="auto", cmap="Greys", interpolation="nearest",
                       origin="lower", vmin=0, vmax=1)
         else:
@@ -112,4 +150,10 @@ def raster(panels: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike, *,
     axes[-1, 0].set_xlabel("time step")
     if title:
         fig.suptitle(title, fontsize=9)
-    return save_figure(fig, path)
+    return fig
+
+
+def raster(panels: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike, *,
+           title: str = "", image: bool | None = None) -> Path:
+    """:func:`raster_figure` saved as a PNG at ``path``."""
+    return save_figure(raster_figure(panels, title=title, image=image), path)

@@ -19,6 +19,7 @@ feedback      3       VDIB's fixed random e-prop feedback matrices
 noise         4       Comsa et al.'s input noise, drawn once at load
 targets       5       the audio-to-image family's Poisson draws of the paired images
 subsets       6       Comsa's per-epoch training subsets (``train.epoch_samples``)
+raw_inputs    7       VDIB's raw-input decoder baseline: its weights and batch order
 ============  ======  ==========================================================================
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch
 from spikecodec.errors import ConfigError
 
 STREAMS = {"init": 0, "sampling": 0, "eval": 1, "eval_inputs": 2, "feedback": 3, "noise": 4,
-           "targets": 5, "subsets": 6}
+           "targets": 5, "subsets": 6, "raw_inputs": 7}
 
 
 def stream_seed(seed: int, name: str) -> int:

@@ -105,6 +105,7 @@ def test_spike_probabilities_profile():
         ({"a1": -1.5, "a2": 0.0}, "unstable"),
         ({"sigma": float("nan")}, "finite"),
         ({"p_max": "0.5"}, "number"),
+        ({"emission": "gaussian"}, "emission"),
     ],
 )
 def test_bad_config_raises_config_error(kwargs, words):
@@ -138,3 +139,28 @@ def test_bad_arguments_raise_typed_errors(cfg, batch, seed, error):
 def test_numpy_integer_seed_matches_int_seed():
     a = drifting_blobs(BlobsConfig(), 2, seed=np.int64(11))
     assert torch.equal(a.spikes, drifting_blobs(BlobsConfig(), 2, seed=11).spikes)
+
+
+@pytest.mark.parametrize("delta", [0, 4])
+def test_single_emission_is_one_spike_per_blob_and_the_reference_is_the_lagged_input(delta):
+    """The authors' protocol: each blob drives one neuron per step near its path; the reference
+    at t is the input the blobs drove at t - delta."""
+    cfg = BlobsConfig(emission="single", delta=delta, num_steps=80)
+    sample = drifting_blobs(cfg, 6, seed=5)
+    per_step = sample.spikes.sum(1)  # 1 (both blobs on one neuron) or 2
+    assert set(per_step.unique().tolist()) <= {1.0, 2.0} and (per_step == 2).float().mean() > 0.8
+    assert torch.equal(sample.reference.sum(2), torch.ones(6, 2, 80))
+    union = sample.reference.amax(1)  # (batch, N, T)
+    assert torch.equal(union[..., delta:], sample.spikes[..., : 80 - delta])
+    # the driven neuron sits near the blob's path (jitter sigma = 1.4 neurons)
+    driven = sample.reference.argmax(2)[..., delta:].double()
+    gap = torch.remainder(driven - sample.positions[..., : 80 - delta], 20.0)
+    dist = torch.minimum(gap, 20.0 - gap)
+    assert dist.square().mean().sqrt().item() == pytest.approx(1.45, rel=0.15)
+
+
+def test_single_emission_does_not_change_the_profile_stream():
+    profile = drifting_blobs(BlobsConfig(), 3, seed=9)
+    single = drifting_blobs(BlobsConfig(emission="single"), 3, seed=9)
+    assert torch.equal(profile.positions, single.positions)
+    assert not torch.equal(profile.spikes, single.spikes)

@@ -7,6 +7,7 @@ from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.stochastic_readout.dynamics import check_seed
 from spikecodec.train.families.vdib.learning import check_beta, check_probability
 from spikecodec.train.families.vdib.model import VDIBModelConfig
+from spikecodec.train.families.vdib.tasks import BLOBS_PROTOCOLS
 from spikecodec.train.fit import check_loop_settings
 from spikecodec.train.search import Float, Int, Param
 
@@ -30,9 +31,15 @@ class VDIBDataConfig:
     blobs_train: int = 512  # training sequences
     blobs_test: int = 64
     delta: int = 0  # reference lag in steps
+    # paper: one spike per blob, reference = the pair of inputs driven delta steps ago, decoded
+    # by one softmax over pairs (tasks.py); smooth: this project's first version. None (the
+    # default) = paper; None is not written to config.toml, so exports of other tasks made
+    # before this key existed stay byte for byte the same
+    blobs_protocol: str | None = None
     # events
     bin_us: int = 10_000  # event bin (10 ms, the paper's MNIST-DVS setting)
     mnist_dir: str | None = None  # where the class reference images (MNIST) are; None: data_dir
+    dvs_scale: int | None = None  # mnist-dvs: keep one recording scale (4, 8, 16); None: all
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -43,6 +50,9 @@ class VDIBDataConfig:
             raise ConfigError(f"data.max_rate must be in (0, 1], got {self.max_rate}")
         if self.delta < 0:
             raise ConfigError(f"data.delta must be >= 0, got {self.delta}")
+        if self.blobs_protocol is not None and self.blobs_protocol not in BLOBS_PROTOCOLS:
+            raise ConfigError(f"data.blobs_protocol must be one of {BLOBS_PROTOCOLS}, "
+                              f"got {self.blobs_protocol!r}")
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,11 @@ class VDIBFamily(Family):
             lines.append(fmt.format("chance", f"{m['chance']['mse']:.4f}", "(input ignored)",
                                     *([f"{m['chance']['position_accuracy']:.3f}"]
                                       if accuracy else [])))
+        if "raw_inputs" in m:  # blobs: the same decoder on the raw input spikes
+            lines.append(fmt.format("raw inputs", f"{m['raw_inputs']['mse']:.4f}",
+                                    "(decoder on inputs)",
+                                    *([f"{m['raw_inputs']['position_accuracy']:.3f}"]
+                                      if accuracy else [])))
         t = results["timing"]
         lines.append(f"training: {t['mean_seconds_per_epoch']:.1f} s/epoch ({t['device']}, "
                      f"{t['torch_threads']} threads)")

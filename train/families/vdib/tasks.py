@@ -1,9 +1,22 @@
 """The three VDIB tasks as (input spikes, reference) batches and their scores.
 
 * ``blobs`` -- predictive coding (paper section 6.1): inputs are the spikes of two drifting
-  Gaussian blobs (:mod:`spikecodec.train.blobs`), the reference at step ``t`` the one-hot blob
-  positions at ``t - delta``; the decoder estimates it at every step (softmax per blob);
-  score: MSE between the estimate and the one-hot reference.
+  Gaussian blobs (:mod:`spikecodec.train.blobs`), the decoder estimates the reference at every
+  step. Two protocols (``data.blobs_protocol``):
+
+  - ``paper`` (default; the paper and kclip/VDIB ``predictive_coding_softmax.py``): each blob
+    emits one spike per step (``emission="single"``); the reference at ``t`` is the *pair* of
+    input neurons the blobs drove at ``t - delta``, one-hot over the ``N (N + 1) / 2`` unordered
+    pairs ``i <= j`` (210 for N_X = 20; ``i == j`` when both blobs hit one neuron), so the
+    decoder is one softmax regression over pairs, as the paper's (its Table 2: 210 outputs).
+    Score (the paper's MSE, kclip/VDIB ``final_acc_predictive``): the most likely pair as a
+    0/1 vector over the N inputs (two 1s, or one) against the true one, squared error averaged
+    over the N inputs and all steps; ``position_accuracy`` is the fraction of steps whose pair is
+    exactly right.
+  - ``smooth`` (this project's first version): Bernoulli spikes from a Gaussian profile around
+    each blob, the reference the one-hot *path* position of each blob (labelled: blob 0, blob 1)
+    at ``t - delta``, a softmax per blob; score: MSE between the probabilities and the one-hot
+    reference. Blob labels are not visible in the inputs, and the path is not the input itself.
 * ``images`` -- naturalization (section 6.2): inputs are rate (Poisson) or time-to-first-spike
   encoded images, the reference is the image, estimated once from the window ending at the last
   step (sigmoid pixels); score: pixel MSE (and the LeNet judge in the benchmark).
@@ -20,7 +33,7 @@ from typing import Any
 
 import torch
 
-from spikecodec.errors import ConfigError
+from spikecodec.errors import ConfigError, DataError
 from spikecodec.train import encoding
 
 ENCODINGS = tuple(encoding.ENCODERS)
@@ -42,6 +55,7 @@ class Task:
     encoding: str  # "spikes" (already spikes) or an image encoder name
     encoding_params: dict[str, Any]
     image_shape: tuple[int, int] | None = None  # for figures of image references
+    pairs: torch.Tensor | None = None  # blobs "paper": (P, N) 0/1 input pattern of every pair
 
     def size(self, split: str) -> int:
         return int(self.inputs[split].shape[0])
@@ -60,6 +74,11 @@ class Task:
 
 def score(task: Task, estimate: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
     """The task's metrics of decoded estimates against the reference."""
+    if task.pairs is not None:  # the paper's MSE over the inputs of the most likely pair
+        guess, truth = estimate.argmax(-1), reference.argmax(-1)
+        pairs = task.pairs.to(estimate.device)
+        mse = float((pairs[guess] - pairs[truth]).square().mean())
+        return {"mse": mse, "position_accuracy": float((guess == truth).float().mean())}
     mse = float(((estimate - reference) ** 2).mean())
     out = {"mse": mse}
     if task.name == "blobs":  # position accuracy of the most likely neuron per blob
@@ -77,20 +96,55 @@ def chance(task: Task) -> dict[str, float]:
     return score(task, mean.expand_as(reference), reference)
 
 
+BLOBS_PROTOCOLS = ("paper", "smooth")
+
+
+def pair_patterns(n: int) -> torch.Tensor:
+    """``(n (n + 1) / 2, n)`` float32: row ``k`` is the 0/1 input pattern of the ``k``-th
+    unordered pair ``(i, j), i <= j`` in row-major order (one 1 where ``i == j``)."""
+    i, j = torch.triu_indices(n, n)
+    table = torch.zeros(len(i), n)
+    table[torch.arange(len(i)), i] = 1.0
+    table[torch.arange(len(i)), j] = 1.0
+    return table
+
+
+def pair_index(first: torch.Tensor, second: torch.Tensor, n: int) -> torch.Tensor:
+    """Index of the unordered pair ``{first, second}`` in :func:`pair_patterns` order."""
+    i, j = torch.minimum(first, second), torch.maximum(first, second)
+    return i * n - i * (i - 1) // 2 + (j - i)
+
+
 def blobs_task(*, train: int, test: int, num_steps: int, delta: int, seed: int,
-               **blob_options: Any) -> Task:
-    """Predictive coding with drifting blobs; the reference is laid out ``(B, T, 2, N_X)``."""
+               protocol: str = "paper", **blob_options: Any) -> Task:
+    """Predictive coding with drifting blobs (module docstring): the reference is laid out
+    ``(B, T, pairs)`` for the ``paper`` protocol and ``(B, T, 2, N_X)`` for ``smooth``."""
     from spikecodec.train.blobs import BlobsConfig, drifting_blobs
 
-    cfg = BlobsConfig(num_steps=num_steps, delta=delta, **blob_options)
+    if protocol not in BLOBS_PROTOCOLS:
+        raise ConfigError(f"data.blobs_protocol must be one of {BLOBS_PROTOCOLS}, "
+                          f"got {protocol!r}")
+    paper = protocol == "paper"
+    if paper and blob_options.get("num_blobs", 2) != 2:
+        raise ConfigError("the paper's blobs protocol decodes pairs: it needs num_blobs = 2")
+    cfg = BlobsConfig(num_steps=num_steps, delta=delta,
+                      **{"emission": "single" if paper else "profile", **blob_options})
     inputs, refs = {}, {}
     for split, n, s in (("train", train, seed), ("test", test, seed + 1)):
         sample = drifting_blobs(cfg, n, seed=s)
         inputs[split] = sample.spikes.to(torch.uint8)
-        refs[split] = sample.reference.permute(0, 3, 1, 2).contiguous()
+        ref = sample.reference.permute(0, 3, 1, 2).contiguous()  # (B, T, 2, N)
+        if paper:
+            first, second = ref.argmax(-1).unbind(-1)
+            index = pair_index(first, second, cfg.num_inputs)
+            ref = torch.nn.functional.one_hot(index, cfg.num_inputs * (cfg.num_inputs + 1) // 2)
+            ref = ref.to(torch.float32)
+        refs[split] = ref
     n_x = inputs["train"].shape[1]
+    out_shape = tuple(refs["train"].shape[2:])
     return Task("blobs", inputs, refs, {"train": None, "test": None}, num_steps, n_x,
-                (refs["train"].shape[2], n_x), "every", "softmax", "spikes", {})
+                out_shape, "every", "softmax", "spikes", {},
+                pairs=pair_patterns(n_x) if paper else None)
 
 
 def images_task(*, dataset: str, data_dir: str | None, download: bool, train_limit: int | None,
@@ -112,7 +166,7 @@ def images_task(*, dataset: str, data_dir: str | None, download: bool, train_lim
 
 def events_task(*, dataset: str, data_dir: str | None, train_limit: int | None,
                 test_limit: int | None, num_steps: int, bin_us: int,
-                mnist_dir: str | None) -> Task:
+                mnist_dir: str | None, scale: int | None = None) -> Task:
     """Event-camera naturalization: the reference of a sample is an MNIST image of its class
     (the first training image of that class)."""
     from spikecodec.train import events
@@ -125,12 +179,18 @@ def events_task(*, dataset: str, data_dir: str | None, train_limit: int | None,
         inputs = {s: torch.as_tensor(sp.spikes) for s, sp in splits.items()}
         labels = {s: torch.as_tensor(sp.labels).long() for s, sp in splits.items()}
     elif dataset == "mnist-dvs":  # the dataset defines no split: a seeded, per-class 80/20
-        full = events.load_mnist_dvs(data_dir, num_steps=num_steps, bin_us=bin_us)
-        spikes, lab = torch.as_tensor(full.spikes), torch.as_tensor(full.labels).long()
+        index = events.mnist_dvs_index(data_dir, scale=scale)
+        lab = torch.tensor([digit for _, digit in index], dtype=torch.int64)
+        check_all_digits(lab, where=str(data_dir) if data_dir is not None
+                         else "the default data directory's mnist_dvs/", scale=scale)
         train_idx, test_idx = stratified_split(lab, test_fraction=0.2, seed=0)
-        train_idx, test_idx = train_idx[:train_limit], test_idx[:test_limit]
-        inputs = {"train": spikes[train_idx], "test": spikes[test_idx]}
-        labels = {"train": lab[train_idx], "test": lab[test_idx]}
+        inputs, labels = {}, {}
+        for split, idx, limit in (("train", train_idx, train_limit),
+                                  ("test", test_idx, test_limit)):
+            idx = idx[:limit]  # only the recordings used are read and binned
+            part = events.load_mnist_dvs([index[int(i)][0] for i in idx], num_steps=num_steps,
+                                         bin_us=bin_us)
+            inputs[split], labels[split] = torch.as_tensor(part.spikes), lab[idx]
     else:
         raise ConfigError(f"events dataset must be 'nmnist' or 'mnist-dvs', got {dataset!r}")
     mnist = load_images("mnist", "train", data_dir=mnist_dir, limit=1000)
@@ -139,6 +199,21 @@ def events_task(*, dataset: str, data_dir: str | None, train_limit: int | None,
     n_in = inputs["train"].shape[1]
     return Task("events", inputs, refs, labels, num_steps, n_in, (784,), "last", "sigmoid",
                 "spikes", {}, (28, 28))
+
+
+def check_all_digits(labels: torch.Tensor, *, where: str, scale: int | None = None) -> None:
+    """Raise :class:`~spikecodec.errors.DataError` naming the digits without a recording:
+    the naturalization table compares classes, so it needs all ten."""
+    counts = torch.bincount(labels, minlength=10)
+    missing = [d for d in range(10) if counts[d] == 0]
+    if missing:
+        found = ", ".join(f"{d}: {int(counts[d])}" for d in range(10) if counts[d])
+        raise DataError(
+            f"MNIST-DVS in {where}{'' if scale is None else f' (scale {scale})'} has no "
+            f"recordings of digit(s) {', '.join(map(str, missing))} (recordings per digit: "
+            f"{found}); the event naturalization task needs all 10 classes. Put the "
+            "mnist_<digit>_scale<NN>_<NNNN>.aedat files of every digit there (README: "
+            "'MNIST-DVS folder layout'), or use data.dataset=nmnist.")
 
 
 def stratified_split(labels: torch.Tensor, *, test_fraction: float, seed: int

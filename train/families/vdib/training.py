@@ -28,6 +28,8 @@ from spikecodec.train.families.vdib.learning import (
     EPropDFA,
     decoder_nll,
     encoder_objective,
+    log_prior,
+    log_q,
 )
 from spikecodec.train.families.vdib.model import VDIB, VDIBEncoder
 from spikecodec.train.fit import FitPlan, fit, training_device
@@ -39,7 +41,8 @@ def load_task(cfg: VDIBConfig) -> tasks_mod.Task:
     d = cfg.data
     if d.task == "blobs":
         return tasks_mod.blobs_task(train=d.blobs_train, test=d.blobs_test,
-                                    num_steps=d.num_steps, delta=d.delta, seed=cfg.train.seed)
+                                    num_steps=d.num_steps, delta=d.delta, seed=cfg.train.seed,
+                                    protocol=d.blobs_protocol or "paper")
     if d.task == "images":
         params = {"max_rate": d.max_rate} if d.encoding == "poisson_rate" else {}
         return tasks_mod.images_task(dataset=d.dataset, data_dir=d.data_dir, download=d.download,
@@ -49,7 +52,7 @@ def load_task(cfg: VDIBConfig) -> tasks_mod.Task:
     return tasks_mod.events_task(dataset=d.dataset, data_dir=d.data_dir,
                                  train_limit=d.train_limit, test_limit=d.test_limit,
                                  num_steps=d.num_steps, bin_us=d.bin_us,
-                                 mnist_dir=d.mnist_dir or d.data_dir)
+                                 mnist_dir=d.mnist_dir or d.data_dir, scale=d.dvs_scale)
 
 
 def build_model(cfg: VDIBConfig, task: tasks_mod.Task) -> VDIB:
@@ -111,6 +114,41 @@ def evaluate(model: VDIB, task: tasks_mod.Task, cfg: VDIBConfig, *, mode: str = 
     return result
 
 
+def raw_input_baseline(task: tasks_mod.Task, cfg: VDIBConfig) -> dict[str, float]:
+    """The task's metrics of a decoder of the configured kind (arch, window, input) trained on
+    the raw input spikes instead of readout spikes: no encoder, no bottleneck. Same epochs,
+    batch size and decoder learning rate as the run; seeded by ``train.seed``. What the inputs
+    themselves let that decoder recover over the same window -- the bar a code should reach."""
+    t, dec = cfg.train, cfg.decoder
+    device = training_device(t.device)
+    gen = generator(t.seed, "raw_inputs")
+    window = dec.window or task.num_steps
+    decoder = make_decoder(arch=dec.arch, input=dec.input, window=window, at=task.at,
+                           output=task.output, out_shape=task.out_shape,
+                           neurons=task.in_features, hidden=dec.hidden, channels=dec.channels,
+                           kernel=dec.kernel, num_steps=task.num_steps, generator=gen).to(device)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=t.lr_decoder)
+    per_step = task.at == "every"
+    n = task.size("train")
+    for epoch in range(t.epochs):
+        order = torch.randperm(n, generator=gen)
+        for b, lo in enumerate(range(0, n, t.batch_size)):
+            index = order[lo:lo + t.batch_size]
+            x, ref = task.batch("train", index, seed=batch_seed(t.seed, epoch, b))
+            nll = decoder_nll(task.output, decoder(x.to(device)), ref.to(device),
+                              per_step=per_step)
+            loss = nll.sum(-1).mean() if per_step else nll.mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    estimates, refs = [], []
+    with torch.no_grad():
+        for _, x, ref in eval_batches(task, cfg, "test"):
+            estimates.append(decoder.estimate(x.to(device)).cpu())
+            refs.append(ref)
+    return tasks_mod.score(task, torch.cat(estimates), torch.cat(refs))
+
+
 class VDIBTrainer:
     """One Adam step per batch: encoder (float mode, sampled readout), decoder NLL, REINFORCE
     with a running baseline for the readout, e-prop (or BPTT) for the hidden layers.
@@ -155,7 +193,10 @@ class VDIBTrainer:
         loss.backward()
         self.optimizer.step()
         nll = nll.detach()
+        with torch.no_grad():  # the bottleneck term log q / r per sample, for the loss figure
+            kl = log_q(ro.spikes, ro.membrane) - log_prior(ro.spikes, t.prior)
         return {"nll": float(nll.sum(-1).mean() if self.per_step else nll.mean()),
+                "kl": float(kl.mean()),
                 "spikes": float(ro.spikes.sum()) / len(x),  # readout spikes per sample
                 "signal": float(signal.detach().mean())}  # the learning signal l
 
@@ -200,6 +241,7 @@ def train_vdib(cfg: VDIBConfig, run_dir: str | os.PathLike, *,
                                                cfg.model.readout.neurons)),
         "decoder": {k: v for k, v in model.decoder.cfg.items()},
         "rule": t.rule, "beta": t.beta, "prior": t.prior, "epochs": t.epochs,
+        "delta": cfg.data.delta,
         "train_samples": task.size("train"), "test_samples": task.size("test"),
         "metrics": {"float": float_eval["metrics"], "quantized": quant_eval["metrics"],
                     "chance": tasks_mod.chance(task)},
@@ -207,26 +249,46 @@ def train_vdib(cfg: VDIBConfig, run_dir: str | os.PathLike, *,
                    "mean_seconds_per_epoch": float(np.mean(run.epoch_seconds)),
                    "device": str(device), "torch_threads": torch.get_num_threads()},
     }
+    if task.name == "blobs":  # cheap here (20 inputs); the bar beside chance
+        results["metrics"]["raw_inputs"] = raw_input_baseline(task, cfg)
     _figures(run_dir, task, run.history, float_eval, results)
     write_json(run_dir / "results.json", results)
     return {**results, "_model": model, "_task": task, "_float": float_eval,
             "_quantized": quant_eval}
 
 
+READOUT_ROWS = 64  # readout neurons drawn per sample (a subset of wider readouts)
+RASTER_SAMPLES = 3  # test samples in the readout raster and the blobs tracks figure
+
+
 def _figures(run_dir: Path, task: tasks_mod.Task, history: dict[str, list[float]],
              evaluation: dict[str, Any], results: dict[str, Any]) -> None:
     from spikecodec.train import plots
 
-    plots.training_curve({"decoder NLL (nats)": history["nll"],
-                          "readout spikes per sample": history["spikes"]}, run_dir / "loss.png")
-    spikes = evaluation["spikes"][:4].numpy()
-    plots.raster([(f"readout, sample {i}", s) for i, s in enumerate(spikes)],
-                 run_dir / "readout_raster.png")
-    if task.name == "blobs":  # (T, 2 blobs, N_X) per sample
-        plots.positions(evaluation["reference"][0].numpy(), evaluation["estimates"][0].numpy(),
-                        run_dir / "positions.png",
-                        title=f"test sequence 0: decoded position probability (true: dots); "
-                              f"test MSE {results['metrics']['float']['mse']:.4f}")
+    curves = {"decoder NLL\n(nats per sample)": history["nll"]}
+    if "kl" in history:  # runs resumed from checkpoints made before the term was logged
+        curves[f"log q/r, KL term\n(nats per sample;\nx beta={results['beta']:g} in loss)"] = \
+            history["kl"]
+    curves["readout spikes\nper sample"] = history["spikes"]
+    plots.training_curve(curves, run_dir / "loss.png", log=(),
+                         smooth=max(1, len(history["nll"]) // 40))
+    spikes = evaluation["spikes"][:RASTER_SAMPLES].numpy()
+    neurons, steps = spikes.shape[1], min(spikes.shape[2], 200)
+    shown = min(neurons, READOUT_ROWS)
+    which = f"neurons 0-{shown - 1} of {neurons}" if shown < neurons else f"{neurons} neurons"
+    panels = []
+    for i, s in enumerate(spikes):
+        if task.name == "blobs":  # the input beside its code
+            panels.append((f"test seq. {i}: input", task.inputs["test"][i, :, :steps].numpy()))
+        panels.append((f"test {'seq.' if task.name == 'blobs' else 'sample'} {i}: readout",
+                       s[:shown, :steps]))
+    plots.raster(panels, run_dir / "readout_raster.png", image=True,
+                 title=f"spikes (readout: {which}; black = spike; first {steps} steps)")
+    if task.name == "blobs":
+        plots.tracks(_blob_tracks(task, evaluation), run_dir / "positions.png", steps=60,
+                     title=f"test sequences: true vs decoded positions (lag delta "
+                           f"{results['delta']}); test MSE "
+                           f"{results['metrics']['float']['mse']:.4f}")
     if task.image_shape is not None:
         est, ref = evaluation["estimates"][:10], evaluation["reference"][:10]
         plots.reconstruction_grid([("reference", ref.numpy()), ("VDIB decoded", est.numpy())],
@@ -234,3 +296,21 @@ def _figures(run_dir: Path, task: tasks_mod.Task, history: dict[str, list[float]
                                   title=f"VDIB {results['network']}: test MSE "
                                         f"{results['metrics']['float']['mse']:.4f}")
 
+
+def _blob_tracks(task: tasks_mod.Task, evaluation: dict[str, Any]
+                 ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per test sequence: the decoded probability that each input position is occupied
+    ``(T, N)``, the true and the decoded (most likely) positions as 0/1 ``(T, N)``."""
+    panels = []
+    for i in range(min(RASTER_SAMPLES, len(evaluation["estimates"]))):
+        est, ref = evaluation["estimates"][i], evaluation["reference"][i]
+        if task.pairs is not None:  # (T, pairs): marginals through the pair table
+            prob = (est @ task.pairs).clamp(max=1.0)
+            truth, decoded = task.pairs[ref.argmax(-1)], task.pairs[est.argmax(-1)]
+        else:  # (T, 2 blobs, N)
+            prob = est.sum(1).clamp(max=1.0)
+            eye = torch.eye(est.shape[-1])
+            truth = eye[ref.argmax(-1)].amax(1)
+            decoded = eye[est.argmax(-1)].amax(1)
+        panels.append((f"test seq. {i}", prob.numpy(), truth.numpy(), decoded.numpy()))
+    return panels
