@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA
 
 from spikecodec.errors import DataError
 from spikecodec.train import config as config_io
 from spikecodec.train.families.vdib import tasks
 from spikecodec.train.families.vdib.config import VDIBConfig
 from spikecodec.train.families.vdib.training import load_task, train_vdib
+
+from conftest import SHARED_DATA
 
 MNIST_DVS_SAMPLE = SHARED_DATA / "mnist_dvs_sample"
 PER_DIGIT = 5  # recordings per digit: 4 train, 1 test after the per-class 80/20 split
