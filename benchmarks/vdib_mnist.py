@@ -66,56 +66,90 @@ def deployed_estimates(model, task, cfg) -> tuple[np.ndarray, dict]:
     return est, {"seconds": seconds, "readout_spikes_per_sample": float(result.spikes.sum()) / n}
 
 
+# The judge that reports: another seed and another recipe than the selection judge above (whose
+# accuracy steered the choice of settings), so the figure does not flatter the decoder.
+INDEPENDENT_JUDGE = {"epochs": 3, "seed": 101, "batch_size": 64, "lr": 2e-3}
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     ap.add_argument("--train-limit", type=int, default=10000)
     ap.add_argument("--test-limit", type=int, default=None)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--seeds", type=int, default=1, help="train.seed 0 .. N-1 per row")
     ap.add_argument("--rows", default="all", help="comma-separated subset of " + ",".join(ROWS))
     ap.add_argument("--set", action="append", default=[], dest="settings")
     ap.add_argument("--out", default=str(RESULTS_DIR / "vdib_mnist.json"))
     args = ap.parse_args()
     rows = list(ROWS) if args.rows == "all" else args.rows.split(",")
-    judge, judge_acc = load_or_train_lenet(RUNS_DIR / "lenet5.pt", args.data_dir)
-    print(f"LeNet-5 judge: MNIST test accuracy {judge_acc:.4f}")
-    results = {"lenet_test_accuracy": judge_acc, "train_limit": args.train_limit,
-               "epochs": args.epochs, "rows": {}, "environment": environment()}
+    selection, selection_acc = load_or_train_lenet(RUNS_DIR / "lenet5.pt", args.data_dir)
+    judge, judge_acc = load_or_train_lenet(RUNS_DIR / "lenet5_independent.pt", args.data_dir,
+                                           **INDEPENDENT_JUDGE)
+    print(f"LeNet-5 judges: selection {selection_acc:.4f}, independent {judge_acc:.4f} "
+          f"(MNIST test accuracy)")
+    results = {"lenet_test_accuracy": selection_acc, "independent_judge": INDEPENDENT_JUDGE,
+               "independent_judge_test_accuracy": judge_acc, "train_limit": args.train_limit,
+               "epochs": args.epochs, "seeds": args.seeds, "rows": {},
+               "environment": environment()}
     table = []
     for name in rows:
-        overrides = ["data.dataset=mnist", f"data.data_dir={args.data_dir}",
-                     f"data.train_limit={args.train_limit}", f"train.epochs={args.epochs}",
-                     *ROWS[name], *args.settings]
-        if args.test_limit:
-            overrides.append(f"data.test_limit={args.test_limit}")
-        cfg = config_io.apply_overrides(VDIBConfig(), overrides)
-        print(f"\n== {name}: {' '.join(ROWS[name])}")
-        task = load_task(cfg)
-        out = train_vdib(cfg, RUNS_DIR / f"vdib_mnist_{name}", task=task)
-        labels = task.labels["test"]
-        float_acc = lenet_accuracy(judge, out["_float"]["estimates"], labels)
-        quant_acc = lenet_accuracy(judge, out["_quantized"]["estimates"], labels)
-        est, dep = deployed_estimates(out["_model"], task, cfg)
-        dep_acc = lenet_accuracy(judge, torch.from_numpy(est), labels)
-        if not np.allclose(est, out["_quantized"]["estimates"].numpy(), atol=1e-5):
-            raise RuntimeError("reference backend and the quantized torch model disagree")
-        row = {"config": ROWS[name], "float_accuracy": float_acc,
-               "quantized_accuracy": quant_acc, "deployed_accuracy": dep_acc,
-               "float_mse": out["metrics"]["float"]["mse"],
-               "deployed_mse": float(((torch.from_numpy(est) - task.references["test"]) ** 2)
-                                     .mean()),
-               "readout_spikes_per_sample": out["metrics"]["float"]["readout_spikes_per_sample"],
-               "deployed": dep, "seconds_per_epoch": out["timing"]["mean_seconds_per_epoch"]}
-        results["rows"][name] = row
-        print(f"{name}: LeNet accuracy float {float_acc:.4f}, deployed {dep_acc:.4f}; "
-              f"MSE {row['float_mse']:.4f}; {row['seconds_per_epoch']:.0f} s/epoch")
-        table.append([name, f"{100 * float_acc:.2f}", f"{100 * dep_acc:.2f}",
-                      f"{row['float_mse']:.4f}", f"{row['readout_spikes_per_sample']:.0f}",
-                      f"{row['seconds_per_epoch']:.0f}"])
-        write_json_atomic(Path(args.out), results)
-    print(f"\nLeNet-5 judge accuracy on real MNIST test images: {100 * judge_acc:.2f}%")
-    print(markdown_table(["row", "LeNet acc. float %", "deployed %", "MSE",
-                          "readout spikes/sample", "s/epoch"], table))
+        runs = []
+        for seed in range(args.seeds):
+            overrides = ["data.dataset=mnist", f"data.data_dir={args.data_dir}",
+                         f"data.train_limit={args.train_limit}", f"train.epochs={args.epochs}",
+                         f"train.seed={seed}", *ROWS[name], *args.settings]
+            if args.test_limit:
+                overrides.append(f"data.test_limit={args.test_limit}")
+            cfg = config_io.apply_overrides(VDIBConfig(), overrides)
+            print(f"\n== {name}, seed {seed}: {' '.join(ROWS[name])}")
+            task = load_task(cfg)
+            suffix = "" if args.seeds == 1 else f"_s{seed}"
+            out = train_vdib(cfg, RUNS_DIR / f"vdib_mnist_{name}{suffix}", task=task)
+            labels = task.labels["test"]
+            est, dep = deployed_estimates(out["_model"], task, cfg)
+            if not np.allclose(est, out["_quantized"]["estimates"].numpy(), atol=1e-5):
+                raise RuntimeError("reference backend and the quantized torch model disagree")
+            deployed = torch.from_numpy(est)
+            run_row = {
+                "seed": seed,
+                "float_accuracy": lenet_accuracy(judge, out["_float"]["estimates"], labels),
+                "quantized_accuracy": lenet_accuracy(judge, out["_quantized"]["estimates"],
+                                                     labels),
+                "deployed_accuracy": lenet_accuracy(judge, deployed, labels),
+                "selection_judge_float_accuracy": lenet_accuracy(
+                    selection, out["_float"]["estimates"], labels),
+                "float_mse": out["metrics"]["float"]["mse"],
+                "deployed_mse": float(((deployed - task.references["test"]) ** 2).mean()),
+                "readout_spikes_per_sample":
+                    out["metrics"]["float"]["readout_spikes_per_sample"],
+                "deployed": dep, "seconds_per_epoch": out["timing"]["mean_seconds_per_epoch"]}
+            runs.append(run_row)
+            print(f"{name} seed {seed}: independent LeNet accuracy float "
+                  f"{run_row['float_accuracy']:.4f}, deployed {run_row['deployed_accuracy']:.4f} "
+                  f"(selection judge {run_row['selection_judge_float_accuracy']:.4f}); MSE "
+                  f"{run_row['float_mse']:.4f}; {run_row['seconds_per_epoch']:.0f} s/epoch")
+            summary = {key: _mean_std([r[key] for r in runs]) for key in
+                       ("float_accuracy", "deployed_accuracy", "selection_judge_float_accuracy",
+                        "float_mse", "readout_spikes_per_sample", "seconds_per_epoch")}
+            results["rows"][name] = {"config": ROWS[name], "runs": runs,
+                                     "mean_std": {k: list(v) for k, v in summary.items()}}
+            write_json_atomic(Path(args.out), results)
+        table.append([name, *(f"{100 * summary[k][0]:.2f} +- {100 * summary[k][1]:.2f}"
+                              for k in ("float_accuracy", "deployed_accuracy",
+                                        "selection_judge_float_accuracy")),
+                      f"{summary['float_mse'][0]:.4f}",
+                      f"{summary['readout_spikes_per_sample'][0]:.0f}",
+                      f"{summary['seconds_per_epoch'][0]:.0f}"])
+    print(f"\nLeNet-5 judges on real MNIST test images: selection {100 * selection_acc:.2f}%, "
+          f"independent {100 * judge_acc:.2f}%; mean +- std over {args.seeds} seed(s)")
+    print(markdown_table(["row", "independent judge, float %", "deployed %",
+                          "selection judge, float %", "MSE", "readout spikes/sample",
+                          "s/epoch"], table))
 
 
 if __name__ == "__main__":
