@@ -240,6 +240,8 @@ def signal_long_lava_run(script: str, signum: int, *, processes: int, grace: flo
     import sys
     import time
 
+    from spikecodec.deploy.backends.lava_parallel import STOP_SECONDS
+
     shm_before = set(os.listdir("/dev/shm"))
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -252,7 +254,9 @@ def signal_long_lava_run(script: str, signum: int, *, processes: int, grace: flo
         lava = descendants(proc.pid)
         assert len(lava) >= processes, f"Lava did not start ({len(lava)} processes)"
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=120)
+        # the run's own bound: its workers' stop (lava_parallel.STOP_SECONDS, shared by all
+        # workers) plus the kill and Lava's shutdown; a machine under load needs much of it
+        out, err = proc.communicate(timeout=STOP_SECONDS + 120)
     finally:
         if proc.poll() is None:
             proc.kill()

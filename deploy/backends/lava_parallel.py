@@ -199,13 +199,15 @@ def _collect(running, reported: set[int], show_progress: bool,
 
 
 def _stop(running, reported: set[int]) -> None:
-    """SIGTERM to every worker still working (not yet ``reported``), then join all; kill what
-    does not stop."""
+    """SIGTERM to every worker still working (not yet ``reported``), then join all within one
+    shared ``STOP_SECONDS`` (not that much per worker: N slow workers must not stretch the stop
+    to N times the bound); kill what has not stopped by then."""
     for _, process, _ in running:
         if process.exitcode is None and process.pid not in reported:
             _signal(process.pid, signal.SIGTERM, group=False)
+    deadline = time.monotonic() + STOP_SECONDS
     for _, process, reader in running:
-        process.join(STOP_SECONDS)
+        process.join(max(deadline - time.monotonic(), 0.0))
         if process.exitcode is None:
             _kill_group(process)
         reader.close()

@@ -188,3 +188,36 @@ def test_cli_refuses_bad_workers(capsys):
         assert exit_.value.code == 2 and "--workers" in capsys.readouterr().err
     assert main(["eval", export, "--workers", "2", "--samples", "2", "--no-progress"]) == 2
     assert "'reference' has no option workers" in capsys.readouterr().err
+
+
+def test_stopping_waits_one_shared_bound_for_all_workers(monkeypatch):
+    """Workers that ignore SIGTERM are killed once STOP_SECONDS have passed in all, not after
+    STOP_SECONDS each (two stuck workers took twice the bound, past the caller's patience)."""
+    from spikecodec.deploy.backends import lava_parallel
+
+    clock = [0.0]
+    waits, signals, killed = [], [], []
+
+    class Stuck:  # a worker that never stops by itself; join advances the clock
+        exitcode = None
+
+        def __init__(self, pid):
+            self.pid = pid
+
+        def join(self, timeout=None):
+            waits.append(timeout)
+            clock[0] += timeout
+
+    class Reader:
+        def close(self):
+            pass
+
+    monkeypatch.setattr(lava_parallel.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(lava_parallel, "_signal",
+                        lambda pid, signum, group: signals.append((pid, signum)))
+    monkeypatch.setattr(lava_parallel, "_kill_group", lambda process: killed.append(process.pid))
+    running = [(None, Stuck(pid), Reader()) for pid in (11, 12, 13)]
+    lava_parallel._stop(running, reported={13})
+    assert signals == [(11, signal.SIGTERM), (12, signal.SIGTERM)]  # 13 had reported
+    assert sum(waits) == pytest.approx(lava_parallel.STOP_SECONDS)
+    assert killed == [11, 12, 13]
