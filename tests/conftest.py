@@ -231,11 +231,12 @@ print("finished?!", flush=True)
 """
 
 
-def signal_long_lava_run(script: str, signum: int, *, processes: int, grace: float):
+def signal_long_lava_run(script: str, signum: int, *, processes: int, grace: float,
+                         settle: float = 1.0):
     """Run ``script`` (:func:`long_lava_run_script`), wait until it has at least ``processes``
-    descendants (Lava started), send ``signum``; return ``(returncode, stdout, stderr)`` after
-    asserting that no descendant outlives it by ``grace`` seconds and no new /dev/shm segment
-    (torch's own aside) is left."""
+    descendants (Lava starting) and ``settle`` seconds more, send ``signum``; return
+    ``(returncode, stdout, stderr)`` after asserting that no descendant outlives it by
+    ``grace`` seconds and no new /dev/shm segment (torch's own aside) is left."""
     import subprocess
     import sys
     import time
@@ -249,8 +250,8 @@ def signal_long_lava_run(script: str, signum: int, *, processes: int, grace: flo
         assert proc.stdout.readline().strip() == "ready"
         deadline = time.monotonic() + 180
         while len(descendants(proc.pid)) < processes and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.0)
+            time.sleep(0.05)
+        time.sleep(settle)
         lava = descendants(proc.pid)
         assert len(lava) >= processes, f"Lava did not start ({len(lava)} processes)"
         proc.send_signal(signum)

@@ -57,6 +57,7 @@ loihi2`` describes the options.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import tempfile
@@ -307,8 +308,28 @@ def _lava_graph(net: FixedPointNetwork, h5: Path | None, stream_path: Path, *, p
             yield root, paths, cfg
         finally:
             guard.disarm()  # a signal during stop() waits until the runtime is down
-            root.stop()  # no-op when the runtime never started
+            _start_if_idle(root, cfg)
+            root.stop()
         guard.raise_pending()
+
+
+def _start_if_idle(root, cfg) -> None:
+    """Run one step on a runtime that was created but never run, so that ``stop()`` can end it.
+
+    Lava 0.10's ``Runtime.stop()`` on a runtime that never started skips the stop handshake but
+    still joins the processes ``create_runtime`` forked, which wait for their first command
+    forever: a signal that arrived while Lava started (held until then, raised at ``arm()``)
+    hung the run until the caller killed it (measured: 62 s, the parallel backend's
+    ``STOP_SECONDS`` plus the kill; the single-runtime path had no bound). One step starts the
+    runtime, and the usual stop then ends it. Lava's private ``_is_started`` flag is read with a
+    default of "started", so a Lava without it gets the plain ``stop()``."""
+    runtime = getattr(root, "runtime", None)
+    if runtime is None or getattr(runtime, "_is_started", True):
+        return
+    from lava.magma.core.run_conditions import RunSteps
+
+    with contextlib.suppress(Exception):  # stop() below still does what it can
+        root.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
 
 
 @dataclass(frozen=True)
@@ -351,20 +372,26 @@ def netx_weights(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
 
 @contextmanager
 def _children_ignore_sigint():
-    """Ignore SIGINT while Lava forks its processes, so that they inherit the disposition.
+    """Hold SIGINT while Lava forks its processes, so that they inherit a handler that only
+    records it.
 
     Ctrl-C goes to the whole process group: a Lava child killed by it leaves ``stop()`` waiting
-    forever for its answer. Children that ignore it keep running until we stop them cleanly.
-    Only the main thread may set handlers; elsewhere this does nothing.
+    forever for its answer. Children whose handler only records it keep running until we stop
+    them cleanly. In this process a Ctrl-C that came meanwhile is raised as
+    ``KeyboardInterrupt`` once Lava is up (it used to be ignored: lost, the run went on). Only
+    the main thread may set handlers; elsewhere this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 class _SignalGuard:

@@ -23,6 +23,17 @@ def test_a_signal_during_a_lava_run_stops_it_cleanly(signum):
     assert f"stopped: terminated by {signal.Signals(signum).name}" in out
 
 
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_lava_starts_ends_the_run(signum, code):
+    """Sent as soon as Lava's first processes exist: held until the runtime is up, then the run
+    stops. Lava cannot stop a runtime that never ran (its stop joins processes that wait for a
+    first command), so this hung until the run was killed; one step now starts it first."""
+    returncode, out, err = signal_long_lava_run(SCRIPT, signum, processes=1, grace=20,
+                                                settle=0.0)
+    assert returncode == code, (out, err[-2000:])
+    assert "stopped:" in out
+
+
 def test_the_previous_handlers_are_restored_after_a_run(no_leftover_children):
     import numpy as np
 
