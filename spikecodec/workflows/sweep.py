@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import shutil
 import socket
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,11 +124,19 @@ def open_storage(url: str) -> Any:
             return optuna.storages.JournalStorage(backend)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # heartbeats are "experimental" in Optuna 4
-            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S,
-                                              engine_kwargs={"connect_args": {"timeout": 60}}
-                                              if url.startswith("sqlite") else {})
+        kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+        for attempt in range(3):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # heartbeats are "experimental" in Optuna 4
+                    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S,
+                                                      engine_kwargs=kwargs)
+            except Exception as err:
+                # two workers started at once on a new database both create Optuna's schema;
+                # the later one fails on a table the other just made: open it again
+                if "already exists" not in str(err) or attempt == 2:
+                    raise
+                time.sleep(0.5)
     except Exception as err:  # drivers raise their own types (sqlalchemy, psycopg, OSError)
         raise ConfigError(f"cannot open the sweep storage {url!r}: "
                           f"{type(err).__name__}: {err}") from err

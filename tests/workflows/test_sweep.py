@@ -183,3 +183,23 @@ def test_a_storage_of_another_family_exits_2(tmp_path, capsys):
     assert main(["sweep", "roy-ae", "--storage", storage, "--out", str(tmp_path / "r"),
                  "--set", "train.lr=0.01"]) == 2
     assert "with --set []" in capsys.readouterr().err
+
+
+def test_a_schema_race_between_two_new_workers_is_retried(tmp_path, monkeypatch):
+    """Two workers opening a new SQLite storage at once both create Optuna's tables; the later
+    one fails with "table ... already exists" and must simply open it again."""
+    import optuna
+
+    from spikecodec.workflows import sweep as sweep_mod
+
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("(sqlite3.OperationalError) table study_directions already exists")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    storage = sweep_mod.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    assert len(calls) == 2 and storage is not None
