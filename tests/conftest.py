@@ -232,20 +232,28 @@ print("finished?!", flush=True)
 
 
 def signal_long_lava_run(script: str, signum: int, *, processes: int, grace: float,
-                         settle: float = 1.0):
+                         settle: float = 1.0, sigint: str = "default", then: int | None = None):
     """Run ``script`` (:func:`long_lava_run_script`), wait until it has at least ``processes``
-    descendants (Lava starting) and ``settle`` seconds more, send ``signum``; return
-    ``(returncode, stdout, stderr)`` after asserting that no descendant outlives it by
-    ``grace`` seconds and no new /dev/shm segment (torch's own aside) is left."""
+    descendants (Lava starting) and ``settle`` seconds more, send ``signum`` (and, when
+    ``then`` is a signal, check that the run is still going 3 s later and send that one);
+    return ``(returncode, stdout, stderr)`` after asserting that no descendant outlives it by
+    ``grace`` seconds and no new /dev/shm segment (torch's own aside) is left.
+
+    The script starts with SIGINT at its default (``sigint="default"``), as in a terminal's
+    foreground, or ignored (``"ignore"``), as a shell's background job is (POSIX): Python then
+    keeps ignoring Ctrl-C, so a test that inherited the ignore would wait for nothing."""
+    import signal
     import subprocess
     import sys
     import time
 
     from spikecodec.deploy.backends.lava_parallel import STOP_SECONDS
 
+    disposition = {"default": signal.SIG_DFL, "ignore": signal.SIG_IGN}[sigint]
     shm_before = set(os.listdir("/dev/shm"))
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, disposition))
     try:
         assert proc.stdout.readline().strip() == "ready"
         deadline = time.monotonic() + 180
@@ -255,6 +263,10 @@ def signal_long_lava_run(script: str, signum: int, *, processes: int, grace: flo
         lava = descendants(proc.pid)
         assert len(lava) >= processes, f"Lava did not start ({len(lava)} processes)"
         proc.send_signal(signum)
+        if then is not None:
+            time.sleep(3.0)
+            assert proc.poll() is None, "the run ended on a signal it ignores"
+            proc.send_signal(then)
         # the run's own bound: its workers' stop (lava_parallel.STOP_SECONDS, shared by all
         # workers) plus the kill and Lava's shutdown; a machine under load needs much of it
         out, err = proc.communicate(timeout=STOP_SECONDS + 120)

@@ -379,9 +379,12 @@ def _children_ignore_sigint():
     forever for its answer. Children whose handler only records it keep running until we stop
     them cleanly. In this process a Ctrl-C that came meanwhile is raised as
     ``KeyboardInterrupt`` once Lava is up (it used to be ignored: lost, the run went on). Only
-    the main thread may set handlers; elsewhere this does nothing.
+    the main thread may set handlers; elsewhere this does nothing. A process that was started
+    ignoring SIGINT (a shell's background job, ``nohup``-style launchers) keeps ignoring it, as
+    Unix programs do: its children inherit the ignore and nothing is raised.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
     caught: list[int] = []

@@ -34,6 +34,19 @@ def test_a_signal_while_lava_starts_ends_the_run(signum, code):
     assert "stopped:" in out
 
 
+@pytest.mark.parametrize("processes,settle", [(1, 0.0), (4, 1.0)],
+                         ids=["while Lava starts", "during the run"])
+def test_a_run_started_ignoring_ctrl_c_keeps_ignoring_it(processes, settle):
+    """A shell's background job starts with SIGINT ignored; Unix programs keep that. Ctrl-C
+    neither stops the run nor is saved up to stop it later (it was once recorded while Lava
+    started and raised afterwards); SIGTERM still stops it cleanly."""
+    returncode, out, err = signal_long_lava_run(SCRIPT, signal.SIGINT, processes=processes,
+                                                grace=20, settle=settle, sigint="ignore",
+                                                then=signal.SIGTERM)
+    assert returncode == 143, (out, err[-2000:])
+    assert "stopped: terminated by SIGTERM" in out
+
+
 def test_the_previous_handlers_are_restored_after_a_run(no_leftover_children):
     import numpy as np
 
