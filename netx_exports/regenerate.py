@@ -27,6 +27,13 @@ time-to-first-spike inputs; its golden file also holds the readout spikes' host-
 (``decoded``), and its readout draws come from the counter-based PRNG keyed by the export's seed,
 so Lava and the reference engine must agree spike for spike here too.
 
+``vdib_blobs_delays`` is VDIB predictive coding (the drifting-blobs task, the paper's protocol,
+delta = 3) with issue 15's delay-basis readout: no hidden layer, 10 readout neurons whose
+synapses are 4 taps delayed 0..3 steps (a ``delay_readout``: Lava's DelayDense), and a linear
+softmax decoder over the 210 input pairs at every step on the host; its inputs are the task's
+16 test sequences (the family's ``inputs``), its golden file holds the readout spikes and their
+decoded pair probabilities, and the script refuses an export whose readout lost its delays.
+
 CI (tests/deploy/test_netx_exports.py) replays ``golden.npz`` through the committed
 ``export.h5`` on the reference engine and on the Lava simulator and requires exact equality.
 Retraining on another machine may give other weights (float summation order differs between
@@ -193,8 +200,52 @@ def regenerate_comsa_digits(out_dir: Path, *, show_progress: bool = False) -> di
                           quantized_test_mse=net.metadata.quantized_metrics["mse"])
 
 
+# VDIB predictive coding by the paper's protocol (benchmarks/vdib_predictive_coding.py BASE and
+# its tau_e_settings): no hidden layer, 10 readout neurons whose synapses are a window of
+# tau_e = 4 delayed taps on the raw input spikes (decays 1), a softmax regression over the 210
+# input pairs reading the last tau_d = 5 steps at every step, reference lag delta = 3; trained
+# briefly on 64 sequences so the regeneration takes seconds
+VDIB_DELAY_SETTINGS = ["data.task=blobs", "data.blobs_protocol=paper", "data.num_steps=100",
+                       "data.blobs_train=64", f"data.blobs_test={GOLDEN_SAMPLES}",
+                       "data.delta=3", "model.hidden=", "model.readout.neurons=10",
+                       "model.readout.delays=4", "model.readout.current_decay=1.0",
+                       "model.readout.voltage_decay=1.0", "decoder.arch=linear",
+                       "decoder.input=window", "decoder.window=5", "train.prior=0.2",
+                       "train.beta=1e-3", "train.lr_encoder=1e-2", "train.lr_decoder=1e-2",
+                       "train.batch_size=32", "train.epochs=2", "train.threads=1",
+                       "train.seed=0"]
+
+
+def regenerate_vdib_blobs_delays(out_dir: Path, *, show_progress: bool = False
+                                 ) -> dict[str, Any]:
+    """Train a small VDIB predictive-coding model with a delay-basis readout, export it (a
+    ``delay_readout`` layer: Lava DelayDense), record golden spikes of 16 test sequences and
+    their host-decoded pair probabilities at every step."""
+    from spikecodec.train.families import get_family
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results, net, export = train_and_export("vdib", VDIB_DELAY_SETTINGS, out_dir / "export.h5",
+                                            show_progress=show_progress)
+    readout = net.layers[-1]
+    if readout.kind != "delay_readout" or readout.max_delay < 1:
+        raise RuntimeError(f"expected a delay_readout with delays > 0, got {readout.kind}")
+    x = get_family("vdib").inputs(net, samples=GOLDEN_SAMPLES).spikes
+    lava, golden = record_golden(net, out_dir, decode_output=True, x=x)
+    return write_manifest(out_dir, "vdib_blobs_delays", VDIB_DELAY_SETTINGS, net, lava,
+                          [export, golden],
+                          engine="Loihi2SimCfg fixed_pt, DelayDense + StochasticReadout "
+                                 "processes",
+                          readout_seed=int(readout.seed), delay_taps=readout.num_taps,
+                          delay_range=[int(np.min(readout.delay)), readout.max_delay],
+                          float_test_mse=results["metrics"]["float"]["mse"],
+                          quantized_test_mse=results["metrics"]["quantized"]["mse"],
+                          chance_test_mse=results["metrics"]["chance"]["mse"],
+                          raw_inputs_test_mse=results["metrics"]["raw_inputs"]["mse"])
+
+
 EXPORTS = {"roy_ae_digits": regenerate_roy_ae_digits, "vdib_digits": regenerate_vdib_digits,
-           "comsa_digits": regenerate_comsa_digits}
+           "comsa_digits": regenerate_comsa_digits,
+           "vdib_blobs_delays": regenerate_vdib_blobs_delays}
 
 
 def _versions() -> dict[str, str | None]:

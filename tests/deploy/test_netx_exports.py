@@ -3,6 +3,7 @@ golden spikes exactly. How the files were made: netx_exports/regenerate.py (and 
 at the end of this file, which runs it)."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 
@@ -16,7 +17,7 @@ from conftest import REPO
 
 EXPORTS = REPO / "netx_exports"
 EXPORT_DIR = EXPORTS / "roy_ae_digits"
-NAMES = ["roy_ae_digits", "vdib_digits", "comsa_digits"]
+NAMES = ["roy_ae_digits", "vdib_digits", "comsa_digits", "vdib_blobs_delays"]
 
 
 def load_golden(directory=EXPORT_DIR):
@@ -83,6 +84,44 @@ def test_vdib_export_has_a_stochastic_readout_and_a_host_decoder():
     assert net.decoder.kind == "ann" and golden["decoded"].shape == (16, 64)
 
 
+def test_vdib_delay_export_has_a_delay_basis_readout():
+    """The delay golden must stay a delay-basis readout: a plain readout (or all-zero delays)
+    would still replay, but would no longer test Loihi 2's synaptic delays."""
+    net, golden = load_golden(EXPORTS / "vdib_blobs_delays")
+    manifest = json.loads((EXPORTS / "vdib_blobs_delays" / "manifest.json").read_text())
+    [layer] = net.layers
+    assert layer.kind == "delay_readout" and layer.num_taps == 4 and layer.max_delay > 0
+    np.testing.assert_array_equal(layer.delay, np.repeat([0, 1, 2, 3], 10))  # tap c: delay c
+    assert manifest["delay_taps"] == layer.num_taps
+    assert manifest["delay_range"] == [int(layer.delay.min()), layer.max_delay]
+    assert net.decoder.kind == "ann" and net.decoder.as_dict()["at"] == "every"
+    assert golden["input"].shape == (16, 20, 100)
+    assert golden["decoded"].shape == (16, 100, 210)  # a softmax over the pairs at every step
+    np.testing.assert_allclose(golden["decoded"].sum(-1), 1.0, atol=1e-5)
+
+
+def test_delay_golden_depends_on_the_delays():
+    """Replaying with every delay set to 0 changes the readout spikes: the golden output is
+    sensitive to the synaptic delays it is meant to check."""
+    net, golden = load_golden(EXPORTS / "vdib_blobs_delays")
+    layer = net.layers[0]
+    flat = dataclasses.replace(net, layers=[dataclasses.replace(
+        layer, delay=np.zeros_like(layer.delay))])
+    spikes = run(flat, golden["input"], backend="reference").spikes
+    assert not np.array_equal(spikes, golden["layer_readout"])
+
+
+def test_quantized_torch_model_reproduces_the_delay_golden():
+    """Issue 15's third party: the training model rebuilt from the export, in its deployed
+    arithmetic (torch), draws the golden readout spikes too (Lava recorded them, the reference
+    engine replays them above)."""
+    from spikecodec.workflows.parity import float_layers
+
+    net, golden = load_golden(EXPORTS / "vdib_blobs_delays")
+    [spikes] = float_layers(net, golden["input"])
+    np.testing.assert_array_equal(spikes, golden["layer_readout"])
+
+
 @pytest.mark.lava
 def test_netx_loads_the_committed_export():
     from lava.lib.dl import netx
@@ -106,3 +145,6 @@ def test_regeneration_script_produces_a_consistent_export(tmp_path):
     manifest = regen.regenerate_comsa_digits(tmp_path / "comsa")
     assert manifest["network"] == [64, 16, 64]
     check_replay(*load_golden(tmp_path / "comsa"), "reference")
+    manifest = regen.regenerate_vdib_blobs_delays(tmp_path / "delays")
+    assert manifest["network"] == [20, 10] and manifest["delay_range"] == [0, 3]
+    check_replay(*load_golden(tmp_path / "delays"), "reference")
