@@ -229,7 +229,10 @@ class StochasticReadoutLayer:
         potentials read out every step; the host adds the feedback trace and the bias, looks up
         the table and draws with the same PRNG: bit-exact with the reference while no
         compartment wraps, spikes or hits a decay the hardware lacks. The bits below are
-        measured against this mapping.
+        measured against this mapping. A basis with ``vDecay = 4096`` (voltage decay 1, e.g.
+        the delay basis's plain taps) forgets its voltage every step, ``v = 0 * v + u = u``
+        exactly, so the host reads that compartment's current by state probe (a graded spike
+        would carry v) and its vDecay (13 bits, one more than Loihi 2 has) is never needed.
         """
         w = self.weight
         k, n = self.num_basis, self.out_features
@@ -239,7 +242,8 @@ class StochasticReadoutLayer:
             "bias": (signed_bits(self.bias), BIAS_BITS),
             "fbWeight": (signed_bits(self.fb_weight), BIAS_BITS),
             "iDecay": (max(max(d - 1, 0).bit_length() for d in self.i_decay), DECAY_BITS),
-            "vDecay": (max(int(d).bit_length() for d in self.v_decay), DECAY_BITS),
+            "vDecay": (max((int(d).bit_length() for d in self.v_decay if d != DECAY_SCALE),
+                           default=0), DECAY_BITS),
             "fbDecay": (int(self.fb_decay).bit_length(), DECAY_BITS),
             "lut": (int(np.max(self.lut)).bit_length(), LUT_BITS),
             "u (one step of input)": (worst_a.bit_length() + 1, STATE_BITS),
@@ -279,6 +283,12 @@ class StochasticReadoutLayer:
             f"feedback trace, the table look-up and the draw ({feedback})",
             "the loihi2 backend runs neither yet; --backend lava-sim runs the readout on the CPU",
         ]
+        full = [i for i, d in enumerate(self.v_decay) if d == DECAY_SCALE]
+        if full:
+            notes.append(f"basis {', '.join(map(str, full))}: vDecay = 4096 (v = u every step): "
+                         f"mapping (b) reads that compartment's current u by state probe (it "
+                         f"equals v; a graded spike would carry v), so its vDecay (13 bits > "
+                         f"12) is never needed")
         return {"layer": self.name, "kind": self.kind, "neurons": n, "compartments": n * k,
                 "synapses": int(np.count_nonzero(w)), "dense_synapses": int(w.size),
                 "bits": fields, "cores": core_estimate(n * k, w.size), "standard": False,

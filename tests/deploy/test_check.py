@@ -102,8 +102,19 @@ def test_readout_without_feedback_says_so():
     assert "no feedback" in notes
 
 
+def test_a_basis_that_forgets_its_voltage_is_read_by_its_current():
+    """vDecay 4096 (v = u every step; the delay basis's plain taps) needs 13 bits as a CUBA
+    voltage decay, but mapping (b) then reads the current, which equals v."""
+    report = loihi2_report(readout_net(v_decay=(4096, 512)))
+    row = report["layers"][1]
+    assert report["ok"] and not row["problems"]
+    assert row["bits"]["vDecay"] == (10, 12)  # the other basis's 512
+    assert any("basis 0: vDecay = 4096" in n and "state probe" in n for n in row["notes"])
+    assert not any("vDecay = 4096" in n for n in
+                   loihi2_report(readout_net())["layers"][1]["notes"])
+
+
 @pytest.mark.parametrize("kwargs, problem", [
-    ({"v_decay": (4096, 512)}, "vDecay needs 13 bits > 12"),
     ({"i_decay": (0, 2048)}, "iDecay = 0"),
 ])
 def test_readout_fields_that_do_not_fit(kwargs, problem):

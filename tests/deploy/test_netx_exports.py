@@ -95,8 +95,9 @@ def test_vdib_delay_export_has_a_delay_basis_readout():
     assert manifest["delay_taps"] == layer.num_taps
     assert manifest["delay_range"] == [int(layer.delay.min()), layer.max_delay]
     assert net.decoder.kind == "ann" and net.decoder.as_dict()["at"] == "every"
-    assert golden["input"].shape == (16, 20, 100)
-    assert golden["decoded"].shape == (16, 100, 210)  # a softmax over the pairs at every step
+    assert golden["input"].shape == (16, 20, net.num_steps)
+    # a softmax over the pairs at every step
+    assert golden["decoded"].shape == (16, net.num_steps, 210)
     np.testing.assert_allclose(golden["decoded"].sum(-1), 1.0, atol=1e-5)
 
 
