@@ -213,6 +213,8 @@ def main() -> None:
     ap.add_argument("--tau-e-key", default="model.readout.delays",
                     help="config key of the encoding window (int steps)")
     ap.add_argument("--out-dir", default=str(RESULTS_DIR))
+    ap.add_argument("--set", action="append", default=[], dest="settings",
+                    help="extra KEY=VALUE overrides for every run (e.g. train.credit=step)")
     ap.add_argument("--figures-only", action="store_true",
                     help="redraw the figures from the JSON files in --out-dir; train nothing")
     args = ap.parse_args()
@@ -235,9 +237,9 @@ def main() -> None:
               "decay 1/tau_e (an exponential filter, not a window of delays). Rerun after "
               "merging the delay basis to get the paper's tau_e.", flush=True)
     base = [*BASE, f"train.epochs={args.epochs}", f"data.blobs_train={args.train}",
-            f"data.blobs_test={args.test}"]
+            f"data.blobs_test={args.test}", *args.settings]
     common = {"epochs": args.epochs, "train_sequences": args.train, "test_sequences": args.test,
-              "seeds": args.seeds, "settings": BASE, "tau_e_key": args.tau_e_key,
+              "seeds": args.seeds, "settings": [*BASE, *args.settings], "tau_e_key": args.tau_e_key,
               "tau_e_key_available": available, "tau_e_meaning": note,
               "environment": environment()}
     if args.part in ("a", "both"):
