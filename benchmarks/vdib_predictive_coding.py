@@ -34,6 +34,13 @@ grid); delta = 3 for (b), so the tau_e grid has windows on both sides of it; bet
 (b). Cheap enough for one CPU thread: 2,048 training sequences (the paper: 50,000, one update
 each), 10 epochs of batches of 32, 10 test sequences (1,000 steps).
 
+Credit (``--credit-discount``, ``train.credit_discount``): the authors' code updates the encoder
+at every step with that step's decoder loss alone, so a readout spike is credited with the
+estimate of its own step (discount 0, our default here). Discount 1 credits it with every
+estimate whose decoding window holds it (exact REINFORCE without readout feedback, the family's
+default): more terms, more variance, and measured worse once the encoder's own delay taps
+reach the lag; better while only the decoder's window reaches it (README).
+
     .venv/bin/python benchmarks/vdib_predictive_coding.py --part a      # 25 runs, ~20 min
     .venv/bin/python benchmarks/vdib_predictive_coding.py --part b               # 60 runs, ~17 min
 """
@@ -213,6 +220,12 @@ def main() -> None:
     ap.add_argument("--tau-e-key", default="model.readout.delays",
                     help="config key of the encoding window (int steps)")
     ap.add_argument("--out-dir", default=str(RESULTS_DIR))
+    ap.add_argument("--credit-discount", type=float, default=0.0,
+                    help="train.credit_discount: 0 (default) credits a readout spike with its "
+                         "own step's estimate, as the authors' code updates online with the "
+                         "current loss; 1 with every estimate whose window holds it")
+    ap.add_argument("--set", action="append", default=[], dest="settings",
+                    help="extra KEY=VALUE overrides for every run")
     ap.add_argument("--figures-only", action="store_true",
                     help="redraw the figures from the JSON files in --out-dir; train nothing")
     args = ap.parse_args()
@@ -234,10 +247,13 @@ def main() -> None:
               "today's readout window, one synaptic basis response with current and voltage "
               "decay 1/tau_e (an exponential filter, not a window of delays). Rerun after "
               "merging the delay basis to get the paper's tau_e.", flush=True)
+    note += f", credit discount {args.credit_discount:g}"
     base = [*BASE, f"train.epochs={args.epochs}", f"data.blobs_train={args.train}",
-            f"data.blobs_test={args.test}"]
+            f"data.blobs_test={args.test}", f"train.credit_discount={args.credit_discount}",
+            *args.settings]
     common = {"epochs": args.epochs, "train_sequences": args.train, "test_sequences": args.test,
-              "seeds": args.seeds, "settings": BASE, "tau_e_key": args.tau_e_key,
+              "seeds": args.seeds, "credit_discount": args.credit_discount,
+              "settings": [*BASE, *args.settings], "tau_e_key": args.tau_e_key,
               "tau_e_key_available": available, "tau_e_meaning": note,
               "environment": environment()}
     if args.part in ("a", "both"):

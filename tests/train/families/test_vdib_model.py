@@ -20,7 +20,9 @@ from spikecodec.train.families.vdib.learning import (
     decoder_nll,
     encoder_objective,
     log_prior,
+    log_prior_steps,
     log_q,
+    log_q_steps,
 )
 from spikecodec.train.families.vdib.model import VDIB, VDIBEncoder, VDIBModelConfig
 from spikecodec.train.families.vdib.readout import ReadoutConfig
@@ -111,6 +113,47 @@ def test_readout_reinforce_gradient_is_the_eligibility_formula():
     expected = torch.cat([torch.einsum("bnt,tbj->nj", err, ro.traces[i]) / 5 for i in range(k)])
     assert expected.shape == (k * n, 10)
     assert torch.allclose(model.encoder.readout.weight.grad, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("window,discount", [(1, 1.0), (3, 1.0), (3, 0.5), (3, 0.0)])
+def test_per_step_learning_signal_weighs_the_estimates_whose_window_holds_the_step(window,
+                                                                                  discount):
+    """``l_s = sum_{k<w} discount^k nll_{s+k} + beta log(q_s / r_s)`` (``train.credit_discount``;
+    0 keeps the step's own estimate)."""
+    model = _model(hidden=())
+    x = _spikes(batch=4)
+    ro = model.encoder(x, generator=torch.Generator().manual_seed(5)).readout
+    nll = torch.rand(4, T)
+    _, signal, coeff = encoder_objective(ro.spikes, ro.membrane, nll, beta=0.2, prior=0.3,
+                                         baseline=Baseline(), window=window, discount=discount)
+    kl = log_q_steps(ro.spikes, ro.membrane) - log_prior_steps(ro.spikes, 0.3)
+    weights = torch.tensor([discount ** k for k in range(window)])
+    expected = torch.stack([(nll[:, s:s + window] * weights[:len(range(s, min(s + window, T)))])
+                            .sum(1) for s in range(T)], 1) + 0.2 * kl
+    assert torch.allclose(signal, expected, atol=1e-5)
+    assert torch.allclose(coeff, signal - signal.mean(0) + 0.2, atol=1e-5)  # first baseline
+
+
+@pytest.mark.parametrize("tau_d,same", [(1, True), (3, False)])
+def test_discounted_credit_changes_the_readout_gradient_only_with_a_window(tau_d, same):
+    """With a one-step decoding window every discount is the same rule (identical gradients);
+    with tau_d = 3 discount 0 drops the later estimates' terms."""
+    from spikecodec.train.families.vdib.tasks import blobs_task
+    from spikecodec.train.families.vdib.training import VDIBTrainer, build_model
+
+    grads = []
+    for discount in (1.0, 0.0):
+        cfg = config_io.apply_overrides(VDIBConfig(), [
+            "data.task=blobs", "data.num_steps=12", "model.hidden=", "model.readout.neurons=4",
+            "decoder.arch=linear", f"decoder.window={tau_d}",
+            f"train.credit_discount={discount}", "train.batch_size=4"])
+        task = blobs_task(train=4, test=1, num_steps=12, delta=1, seed=0)
+        model = build_model(cfg, task)
+        trainer = VDIBTrainer(model, task, cfg, torch.device("cpu"))
+        trainer.optimizer.step = lambda: None  # keep the weights: compare the gradients
+        trainer.step(0, 0, torch.arange(4))
+        grads.append(model.encoder.readout.weight.grad.clone())
+    assert torch.equal(grads[0], grads[1]) is same
 
 
 def test_eprop_gradient_is_learning_signal_times_eligibility_trace():
@@ -208,7 +251,9 @@ def test_decoding_an_export_without_decoder_says_so():
 
 @pytest.mark.parametrize("override,match", [
     ("train.prior=1.0", "prior"), ("train.prior=0", "prior"), ("train.beta=-0.1", "beta"),
-    ("train.rule=backprop", "rule"), ("train.seed=-3", "seed"), ("train.seed=abc", "seed"),
+    ("train.rule=backprop", "rule"), ("train.credit_discount=1.5", "credit_discount"),
+    ("train.credit_discount=-0.1", "credit_discount"), ("train.seed=-3", "seed"),
+    ("train.seed=abc", "seed"),
     ("model.readout.current_decay=0.5,0.2", "basis"), ("data.task=speech", "task")])
 def test_bad_training_configs_raise_typed_errors(override, match):
     with pytest.raises(ConfigError, match=match):

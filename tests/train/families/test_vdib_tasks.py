@@ -75,3 +75,4 @@ def test_the_paper_protocol_config_in_docs_loads_with_the_papers_settings():
     assert cfg.model.hidden == () and cfg.model.readout.neurons == 10
     assert (cfg.decoder.arch, cfg.decoder.window) == ("linear", 5)
     assert (cfg.train.prior, cfg.train.lr_encoder, cfg.train.lr_decoder) == (0.2, 0.01, 0.01)
+    assert cfg.train.credit_discount == 0.0  # the authors' online credit

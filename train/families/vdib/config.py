@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from spikecodec.errors import ConfigError
 from spikecodec.lava_procs.stochastic_readout.dynamics import check_seed
+from spikecodec.train.config import OMIT_DEFAULT
 from spikecodec.train.families.vdib.learning import check_beta, check_probability
 from spikecodec.train.families.vdib.model import VDIBModelConfig
 from spikecodec.train.families.vdib.tasks import BLOBS_PROTOCOLS
@@ -74,6 +75,10 @@ class VDIBTrainConfig:
     beta: float = 1e-3  # weight of the information-bottleneck (KL to the prior) term
     prior: float = 0.3  # Bernoulli prior probability of a readout spike per step
     rule: str = "eprop"  # eprop (e-prop + DFA, the paper's) | bptt (surrogate BPTT hidden)
+    # decoders estimating at every step: a readout spike is credited with the estimates whose
+    # window holds it, the one k steps later weighted by credit_discount^k. 1: all equally
+    # (exact without readout feedback); 0: its own step's only (biased, much less variance)
+    credit_discount: float = field(default=1.0, metadata=OMIT_DEFAULT)
     baseline_momentum: float = 0.9
     seed: int = 0
     checkpoint_every: int | None = None  # batches between mid-epoch checkpoints; None: epoch ends
@@ -92,6 +97,9 @@ class VDIBTrainConfig:
         check_beta(self.beta, "train.beta")
         check_probability("train.prior", self.prior)
         check_seed(self.seed)
+        if isinstance(self.credit_discount, bool) or not 0.0 <= self.credit_discount <= 1.0:
+            raise ConfigError("train.credit_discount must be a number in [0, 1], got "
+                              f"{self.credit_discount!r}")
         if self.rule not in RULES:
             raise ConfigError(f"train.rule must be one of {RULES}, got {self.rule!r}")
 

@@ -124,7 +124,8 @@ class Baseline:
 
 
 def encoder_objective(spikes: torch.Tensor, membrane: torch.Tensor, nll: torch.Tensor, *,
-                      beta: float, prior: float, baseline: Baseline, window: int | None = None
+                      beta: float, prior: float, baseline: Baseline, window: int | None = None,
+                      discount: float = 1.0
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(objective, learning signal l, coefficient c)``.
 
@@ -140,6 +141,10 @@ def encoder_objective(spikes: torch.Tensor, membrane: torch.Tensor, nll: torch.T
     e-prop drops the hidden layers' recurrence; with ``w_fb = 0`` it is exact (terms outside
     the window have zero expectation). It trades that bias for much less variance than one
     signal for the whole sequence (T = 100 steps of blobs: one scalar for 1,000 Bernoulli draws).
+    ``discount`` (``train.credit_discount``) weighs the estimate ``k`` steps later by
+    ``discount^k``: 1 is the sum above; 0 keeps the step's own estimate, a biased signal with
+    ``window`` times fewer terms, which helps once the encoder itself reaches back to the lag
+    and hurts while only the decoder's window does (measured: README, predictive coding).
     """
     spikes_lq = log_q_steps(spikes, membrane)  # (B, T)
     kl = spikes_lq.detach() - log_prior_steps(spikes, prior)
@@ -151,6 +156,9 @@ def encoder_objective(spikes: torch.Tensor, membrane: torch.Tensor, nll: torch.T
             raise ConfigError("a per-step decoder loss needs the decoding window")
         lq = spikes_lq
         ahead = torch.nn.functional.pad(nll.detach(), (0, window - 1)).unfold(1, window, 1)
+        if discount != 1.0:
+            ahead = ahead * discount ** torch.arange(window, dtype=ahead.dtype,
+                                                     device=ahead.device)
         signal = ahead.sum(-1) + beta * kl
     coeff = (signal - baseline.update(signal)) + beta
     return (coeff * lq).sum(-1).mean() if lq.dim() == 2 else (coeff * lq).mean(), signal, coeff

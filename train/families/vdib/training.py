@@ -185,7 +185,8 @@ class VDIBTrainer:
                           per_step=self.per_step)
         enc, signal, coeff = encoder_objective(ro.spikes, ro.membrane, nll, beta=t.beta,
                                                prior=t.prior, baseline=self.baseline,
-                                               window=self.window)
+                                               window=self.window,
+                                               discount=t.credit_discount)
         loss = (nll.sum(-1).mean() if self.per_step else nll.mean()) + enc
         if t.rule == "eprop" and len(model.encoder.hidden):
             loss = loss + self.eprop.objective(model.encoder, out, coeff)
