@@ -81,7 +81,10 @@ def main() -> None:
     ap.add_argument("--train-limit", type=int, default=10000)
     ap.add_argument("--test-limit", type=int, default=None)
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--seeds", type=int, default=1, help="train.seed 0 .. N-1 per row")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="train.seed --first-seed .. + N-1 per row")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="start the seeds here (run seeds in parallel processes, one each)")
     ap.add_argument("--rows", default="all", help="comma-separated subset of " + ",".join(ROWS))
     ap.add_argument("--set", action="append", default=[], dest="settings")
     ap.add_argument("--out", default=str(RESULTS_DIR / "vdib_mnist.json"))
@@ -94,12 +97,13 @@ def main() -> None:
           f"(MNIST test accuracy)")
     results = {"lenet_test_accuracy": selection_acc, "independent_judge": INDEPENDENT_JUDGE,
                "independent_judge_test_accuracy": judge_acc, "train_limit": args.train_limit,
-               "epochs": args.epochs, "seeds": args.seeds, "rows": {},
+               "epochs": args.epochs, "seeds": args.seeds,
+               "first_seed": args.first_seed, "rows": {},
                "environment": environment()}
     table = []
     for name in rows:
         runs = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             overrides = ["data.dataset=mnist", f"data.data_dir={args.data_dir}",
                          f"data.train_limit={args.train_limit}", f"train.epochs={args.epochs}",
                          f"train.seed={seed}", *ROWS[name], *args.settings]
@@ -108,7 +112,7 @@ def main() -> None:
             cfg = config_io.apply_overrides(VDIBConfig(), overrides)
             print(f"\n== {name}, seed {seed}: {' '.join(ROWS[name])}")
             task = load_task(cfg)
-            suffix = "" if args.seeds == 1 else f"_s{seed}"
+            suffix = "" if args.seeds == 1 and not args.first_seed else f"_s{seed}"
             out = train_vdib(cfg, RUNS_DIR / f"vdib_mnist_{name}{suffix}", task=task)
             labels = task.labels["test"]
             est, dep = deployed_estimates(out["_model"], task, cfg)
