@@ -204,9 +204,9 @@ def regenerate_comsa_digits(out_dir: Path, *, show_progress: bool = False) -> di
 # its tau_e_settings): no hidden layer, 10 readout neurons whose synapses are a window of
 # tau_e = 4 delayed taps on the raw input spikes (decays 1), a softmax regression over the 210
 # input pairs reading the last tau_d = 5 steps at every step, reference lag delta = 3; trained
-# briefly on 64 sequences so the regeneration takes seconds
-# 25-step sequences (the benchmark's are 100): the golden file holds the decoded pair
-# probabilities of every step, 16 x T x 210 float32 (1.1 MB at T = 100)
+# briefly (256 sequences, 2 epochs) so the regeneration takes seconds. Sequences of 25 steps
+# (the benchmark's: 100) because the golden file holds the decoded pair probabilities of every
+# step, 16 x T x 210 float32 (294 KB; 1.1 MB at T = 100)
 VDIB_DELAY_SETTINGS = ["data.task=blobs", "data.blobs_protocol=paper", "data.num_steps=25",
                        "data.blobs_train=256", f"data.blobs_test={GOLDEN_SAMPLES}",
                        "data.delta=3", "model.hidden=", "model.readout.neurons=10",

@@ -128,8 +128,8 @@ def test_per_step_learning_signal_weighs_the_estimates_whose_window_holds_the_st
                                          baseline=Baseline(), window=window, discount=discount)
     kl = log_q_steps(ro.spikes, ro.membrane) - log_prior_steps(ro.spikes, 0.3)
     weights = torch.tensor([discount ** k for k in range(window)])
-    expected = torch.stack([(nll[:, s:s + window] * weights[:len(range(s, min(s + window, T)))])
-                            .sum(1) for s in range(T)], 1) + 0.2 * kl
+    ahead = [nll[:, s:s + window] for s in range(T)]  # shorter near T: no estimates past it
+    expected = torch.stack([(a * weights[:a.shape[1]]).sum(1) for a in ahead], 1) + 0.2 * kl
     assert torch.allclose(signal, expected, atol=1e-5)
     assert torch.allclose(coeff, signal - signal.mean(0) + 0.2, atol=1e-5)  # first baseline
 
