@@ -15,6 +15,10 @@ way:
   checkpoint, so the resumed run ends with the same weights as an uninterrupted one
   (tests/train/test_fit.py). Learning rates come from the (possibly overridden) config, not
   from the checkpoint, so ``--resume --set train.lr=...`` takes effect;
+* **learning-rate schedule** (``train.lr_schedule``, the same for every family): ``constant``,
+  or ``cosine``, which scales every group's rate by ``(1 + cos(pi * s / S)) / 2`` at step ``s``
+  of ``S = epochs * batches`` -- a pure function of ``(epoch, batch)``, so a resumed run follows
+  the same schedule (:func:`lr_factor`);
 * **timing** (seconds per epoch, checkpoint writes excluded), **progress** (a bar per epoch; with
   the bars off, one line per epoch), **metric logs** (``metrics.csv``: one row per epoch with
   the mean of every metric the step returns), and a stop with :class:`TrainingError` naming the
@@ -44,6 +48,7 @@ from spikecodec.train.progress import progress
 from spikecodec.train.seeds import epoch_order
 
 CHECKPOINT = "checkpoint.pt"
+LR_SCHEDULES = ("constant", "cosine")
 METRICS = "metrics.csv"
 EpochCallback = Callable[[int, dict[str, float]], None]
 _ON_EPOCH: ContextVar[EpochCallback | None] = ContextVar("on_epoch", default=None)
@@ -97,6 +102,7 @@ class FitPlan:
     threads: int = 0  # torch CPU threads for the loop (0: as they are); restored afterwards
     device: str = "cpu"
     desc: str = ""  # progress bar label, e.g. "AE-SNN"
+    lr_schedule: str = "constant"  # one of LR_SCHEDULES (see lr_factor)
     static: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -106,6 +112,7 @@ class FitPlan:
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ConfigError(f"train.checkpoint_every must be >= 1 or unset, got "
                               f"{self.checkpoint_every}")
+        _check_schedule(self.lr_schedule)
 
     @property
     def num_batches(self) -> int:
@@ -139,6 +146,24 @@ def check_loop_settings(train: Any) -> None:
         raise ConfigError(f"train.threads must be >= 0, got {train.threads}")
     if train.device.split(":")[0] not in ("cpu", "cuda"):
         raise ConfigError(f"train.device must be 'cpu' or 'cuda[:N]', got {train.device!r}")
+    _check_schedule(train.lr_schedule)
+
+
+def _check_schedule(name: str) -> None:
+    if name not in LR_SCHEDULES:
+        raise ConfigError(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got "
+                          f"{name!r}")
+
+
+def lr_factor(schedule: str, epoch: int, batch: int, epochs: int, batches: int) -> float:
+    """What every learning rate is multiplied by at ``(epoch, batch)`` of a run of ``epochs`` x
+    ``batches`` steps: 1 for ``constant``; for ``cosine`` ``(1 + cos(pi * s / S)) / 2`` with
+    ``s = epoch * batches + batch`` and ``S = epochs * batches``: 1 at the first step, falling
+    smoothly to ``(1 + cos(pi * (S - 1) / S)) / 2 > 0`` at the last."""
+    if schedule == "constant":
+        return 1.0
+    _check_schedule(schedule)
+    return 0.5 * (1.0 + math.cos(math.pi * (epoch * batches + batch) / (epochs * batches)))
 
 
 def training_device(name: str) -> torch.device:
@@ -186,8 +211,9 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
                          or _older_epoch_batches(history, len(epoch_seconds), batch0)]
         static = {**start["static"], **static}
         log(f"resuming {run_dir} at epoch {epoch0 + 1}, batch {batch0}")
-    for group, lr in zip(trainer.optimizer.param_groups, trainer.learning_rates(), strict=True):
-        group["lr"] = lr  # the config's, also after a resume that changed it
+    base_lrs = trainer.learning_rates()  # the config's, also after a resume that changed it
+    for group, lr in zip(trainer.optimizer.param_groups, base_lrs, strict=True):
+        group["lr"] = lr
     partial = start["partial_seconds"] if start is not None else 0.0
 
     def checkpoint(epoch: int, batch: int, partial_seconds: float) -> None:
@@ -221,6 +247,10 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
                 index = order[batch * bs:(batch + 1) * bs]
                 rows = parallel.local_rows(len(index))
                 share[0] = (rows.stop - rows.start) / len(index)
+                if plan.lr_schedule != "constant":
+                    factor = lr_factor(plan.lr_schedule, epoch, batch, plan.epochs, n_batches)
+                    for group, lr in zip(trainer.optimizer.param_groups, base_lrs, strict=True):
+                        group["lr"] = lr * factor
                 metrics = parallel.reduce_metrics(trainer.step(epoch, batch, index), share[0])
                 for key, value in metrics.items():
                     if not math.isfinite(value):

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from spikecodec.errors import ConfigError
+from spikecodec.train.config import OMIT_DEFAULT
 from spikecodec.train.datasets import DATASETS
 from spikecodec.train.fit import check_loop_settings
 from spikecodec.train.search import Float, Int, Param
@@ -116,6 +117,8 @@ class ComsaTrainConfig:
     # torch's default
     threads: int = 1
     device: str = "cpu"
+    # learning-rate schedule over the whole run (train/fit.py lr_factor): constant | cosine
+    lr_schedule: str = field(default="constant", metadata=OMIT_DEFAULT)
     # the forward is the deployed discrete fixed-point model, the backward the exact spike-time
     # gradient (finetune.py); validation then selects on the deployed model's MSE. Meant for
     # fine-tuning: `train comsa --resume RUN --set train.epochs=N --set train.deploy_aware=true`

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from spikecodec.errors import ConfigError
+from spikecodec.train.config import OMIT_DEFAULT
 from spikecodec.train.datasets import DATASETS
 from spikecodec.train.families.roy.model import RoyAEModelConfig
 from spikecodec.train.fit import check_loop_settings
@@ -60,6 +61,8 @@ class TrainConfig:
     # 2 threads 0.30 (quiet, 2 are ~1.45x faster); 0 keeps torch's default
     threads: int = 1
     device: str = "cpu"  # "cuda" trains on a GPU; spikes are drawn on the CPU either way
+    # learning-rate schedule over the whole run (train/fit.py lr_factor): constant | cosine
+    lr_schedule: str = field(default="constant", metadata=OMIT_DEFAULT)
 
     def __post_init__(self) -> None:
         check_loop_settings(self)

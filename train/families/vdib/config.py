@@ -88,6 +88,8 @@ class VDIBTrainConfig:
     # 2 threads 0.30 (quiet, 2 are ~1.45x faster); 0 keeps torch's default
     threads: int = 1
     device: str = "cpu"
+    # learning-rate schedule over the whole run (train/fit.py lr_factor): constant | cosine
+    lr_schedule: str = field(default="constant", metadata=OMIT_DEFAULT)
 
     def __post_init__(self) -> None:
         check_loop_settings(self)
