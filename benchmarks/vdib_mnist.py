@@ -31,9 +31,17 @@ from spikecodec.deploy.backends import run
 from spikecodec.deploy.decoders import decode
 from spikecodec.deploy.ir import InputSpec
 from spikecodec.train import config as config_io
+from spikecodec.train.checkpoint import load_checkpoint
 from spikecodec.train.families.vdib.config import VDIBConfig
 from spikecodec.train.families.vdib.family import VDIBFamily
-from spikecodec.train.families.vdib.training import eval_batches, load_task, train_vdib
+from spikecodec.train.families.vdib.training import (
+    build_model,
+    eval_batches,
+    evaluate,
+    load_task,
+    train_vdib,
+)
+from spikecodec.train.fit import CHECKPOINT, on_epoch
 from spikecodec.train.lenet import lenet_accuracy, load_or_train_lenet
 
 # A time-to-first-spike image has ~150 input spikes (one per lit pixel) against ~1,500 for the
@@ -71,6 +79,22 @@ def deployed_estimates(model, task, cfg) -> tuple[np.ndarray, dict]:
 INDEPENDENT_JUDGE = {"epochs": 3, "seed": 101, "batch_size": 64, "lr": 2e-3}
 
 
+def learning_curve(cfg, task, run_dir: Path, judge, curve: list[dict]):
+    """An ``on_epoch`` callback: after each epoch, the float test accuracy of the epoch-end
+    checkpoint under the independent judge (the eval stream is its own, so training is
+    unchanged)."""
+    def callback(epoch: int, means: dict[str, float]) -> None:
+        model = build_model(cfg, task)
+        model.load_state_dict(load_checkpoint(run_dir / CHECKPOINT, model_kind="vdib")["model"])
+        out = evaluate(model, task, cfg, mode="float", keep=True)
+        acc = lenet_accuracy(judge, out["estimates"], task.labels["test"])
+        curve.append({"epoch": epoch + 1, "float_accuracy": acc,
+                      "float_mse": out["metrics"]["mse"], "train_nll": means.get("nll")})
+        print(f"  epoch {epoch + 1}: independent judge {acc:.4f}, test MSE "
+              f"{out['metrics']['mse']:.4f}", flush=True)
+    return callback
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
@@ -87,6 +111,9 @@ def main() -> None:
                     help="start the seeds here (run seeds in parallel processes, one each)")
     ap.add_argument("--rows", default="all", help="comma-separated subset of " + ",".join(ROWS))
     ap.add_argument("--set", action="append", default=[], dest="settings")
+    ap.add_argument("--tag", default="",
+                    help="appended to the run folders' names (runs side by side with other "
+                         "settings)")
     ap.add_argument("--out", default=str(RESULTS_DIR / "vdib_mnist.json"))
     args = ap.parse_args()
     rows = list(ROWS) if args.rows == "all" else args.rows.split(",")
@@ -112,8 +139,11 @@ def main() -> None:
             cfg = config_io.apply_overrides(VDIBConfig(), overrides)
             print(f"\n== {name}, seed {seed}: {' '.join(ROWS[name])}")
             task = load_task(cfg)
-            suffix = "" if args.seeds == 1 and not args.first_seed else f"_s{seed}"
-            out = train_vdib(cfg, RUNS_DIR / f"vdib_mnist_{name}{suffix}", task=task)
+            suffix = ("" if args.seeds == 1 and not args.first_seed else f"_s{seed}") \
+                + (f"_{args.tag}" if args.tag else "")
+            run_dir, curve = RUNS_DIR / f"vdib_mnist_{name}{suffix}", []
+            with on_epoch(learning_curve(cfg, task, run_dir, judge, curve)):
+                out = train_vdib(cfg, run_dir, task=task)
             labels = task.labels["test"]
             est, dep = deployed_estimates(out["_model"], task, cfg)
             if not np.allclose(est, out["_quantized"]["estimates"].numpy(), atol=1e-5):
@@ -131,7 +161,8 @@ def main() -> None:
                 "deployed_mse": float(((deployed - task.references["test"]) ** 2).mean()),
                 "readout_spikes_per_sample":
                     out["metrics"]["float"]["readout_spikes_per_sample"],
-                "deployed": dep, "seconds_per_epoch": out["timing"]["mean_seconds_per_epoch"]}
+                "deployed": dep, "seconds_per_epoch": out["timing"]["mean_seconds_per_epoch"],
+                "learning_curve": curve}
             runs.append(run_row)
             print(f"{name} seed {seed}: independent LeNet accuracy float "
                   f"{run_row['float_accuracy']:.4f}, deployed {run_row['deployed_accuracy']:.4f} "
