@@ -31,6 +31,7 @@ from spikecodec.deploy.backends import run
 from spikecodec.deploy.decoders import decode
 from spikecodec.deploy.ir import InputSpec
 from spikecodec.train import config as config_io
+from spikecodec.train import plots
 from spikecodec.train.checkpoint import load_checkpoint
 from spikecodec.train.families.vdib.config import VDIBConfig
 from spikecodec.train.families.vdib.family import VDIBFamily
@@ -93,6 +94,33 @@ def learning_curve(cfg, task, run_dir: Path, judge, curve: list[dict]):
         print(f"  epoch {epoch + 1}: independent judge {acc:.4f}, test MSE "
               f"{out['metrics']['mse']:.4f}", flush=True)
     return callback
+
+
+def curve_figure(results: dict, path: Path) -> None:
+    """Independent-judge accuracy and test MSE after every epoch, one line per seed and row."""
+    fig = plots.new_figure(figsize=(6.2, 4.8))
+    ax_acc, ax_mse = fig.subplots(2, 1, sharex=True)
+    for i, (name, row) in enumerate(results["rows"].items()):
+        for j, seed_run in enumerate(row["runs"]):
+            curve = seed_run.get("learning_curve") or []
+            epochs = [c["epoch"] for c in curve]
+            label = name if j == 0 else None
+            ax_acc.plot(epochs, [100 * c["float_accuracy"] for c in curve], "o-", ms=3,
+                        color=f"C{i}", alpha=0.8, label=label)
+            ax_mse.plot(epochs, [c["float_mse"] for c in curve], "o-", ms=3, color=f"C{i}",
+                        alpha=0.8)
+    ax_acc.axhline(97, color="k", lw=0.8, ls="--", label="target 97%")
+    ax_acc.set_ylabel("LeNet accuracy on decoded\ntest images, float (%)", fontsize=8)
+    ax_mse.set_ylabel("test MSE (pixels in [0, 1])", fontsize=8)
+    ax_mse.set_xlabel("epoch (60,000 images each)" if results["train_limit"] == 60000
+                      else f"epoch ({results['train_limit']:,} images each)")
+    ax_acc.legend(fontsize=7)
+    for ax in (ax_acc, ax_mse):
+        ax.grid(alpha=0.3)
+    ax_mse.xaxis.get_major_locator().set_params(integer=True)
+    ax_acc.set_title("VDIB MNIST naturalization: one line per seed (independent judge)",
+                     fontsize=9)
+    plots.save_figure(fig, path)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -174,6 +202,7 @@ def main() -> None:
             results["rows"][name] = {"config": ROWS[name], "runs": runs,
                                      "mean_std": {k: list(v) for k, v in summary.items()}}
             write_json_atomic(Path(args.out), results)
+            curve_figure(results, Path(args.out).with_suffix(".png"))
         table.append([name, *(f"{100 * summary[k][0]:.2f} +- {100 * summary[k][1]:.2f}"
                               for k in ("float_accuracy", "deployed_accuracy",
                                         "selection_judge_float_accuracy")),
