@@ -20,7 +20,7 @@ import tempfile
 
 from _common import DEFAULT_DATA_DIR, RESULTS_DIR, environment, write_json_atomic
 
-from spikecodec.runtime import torch_threads, tune_allocator
+from spikecodec.runtime import tune_allocator
 from spikecodec.train import config as config_io
 from spikecodec.train.families.comsa import data as data_mod
 from spikecodec.train.families.comsa.config import ComsaConfig, published
@@ -46,8 +46,10 @@ def main() -> None:
     seconds: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(args.rounds):
         for threads in (1, 2):
-            with torch_threads(threads), tempfile.TemporaryDirectory() as tmp:
-                out = train_comsa(cfg, tmp, show_progress=False, log=lambda _: None, data=data)
+            run_cfg = config_io.apply_overrides(cfg, [f"train.threads={threads}"])
+            with tempfile.TemporaryDirectory() as tmp:
+                out = train_comsa(run_cfg, tmp, show_progress=False, log=lambda _: None,
+                                  data=data)
             seconds[threads].append(out["timing"]["seconds_per_epoch"][0])
             print(f"{threads} thread(s): {seconds[threads][-1]:.1f} s per epoch of "
                   f"{data.size('train')} images (test MSE after it "

@@ -30,12 +30,14 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=6400)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="train.threads (0, the default: torch's own count, 2 on these machines)")
     ap.add_argument("--out", default=str(RESULTS_DIR / "vdib_training_speed.json"))
     args = ap.parse_args()
     base = ["data.dataset=mnist", f"data.data_dir={args.data_dir}",
             f"data.train_limit={args.samples}", "data.test_limit=500",
             "data.encoding=time_to_first_spike", "model.hidden_weight_scale=16",
-            "train.epochs=1", f"train.device={args.device}"]
+            "train.epochs=1", f"train.device={args.device}", f"train.threads={args.threads}"]
     task = load_task(config_io.apply_overrides(VDIBConfig(), base))
     seconds: dict[str, list[float]] = {"eprop": [], "bptt": []}
     for _ in range(args.repeats):
@@ -49,6 +51,7 @@ def main() -> None:
     scale = MNIST_TRAIN / args.samples
     med = {rule: statistics.median(v) for rule, v in seconds.items()}
     results = {"samples": args.samples, "repeats": args.repeats, "device": args.device,
+               "train_threads": args.threads,  # 0: torch's own (environment.torch_threads)
                "seconds": seconds, "median_seconds": med,
                "seconds_per_mnist_epoch": {r: m * scale for r, m in med.items()},
                "bptt_over_eprop": med["bptt"] / med["eprop"], "environment": environment()}

@@ -207,3 +207,28 @@ def test_cosine_schedule_resumes_mid_epoch_bit_exactly(tmp_path, monkeypatch):
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert resumed.results["metrics"] != constant.results["metrics"]  # the schedule mattered
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_train_threads_hold_in_the_loop_of_a_direct_library_call(name, tmp_path, monkeypatch):
+    """``train.threads`` is the loop's thread count also when a script calls the family's
+    ``train`` itself (benchmarks do), not only through the CLI's workflow; restored after."""
+    seen: list[int] = []
+    original = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    family = FAMILIES[name]
+    cfg = family.load_config(None, [*family.smoke_settings, "train.threads=1"])
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        family.train(cfg, tmp_path / "run", start=None, show_progress=False,
+                     log=lambda _: None)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}

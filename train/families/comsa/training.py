@@ -201,7 +201,8 @@ def train_comsa(cfg: ComsaConfig, run_dir: str | os.PathLike, *,
     plan = FitPlan(kind=MODEL_KIND, epochs=t.epochs, batch_size=t.batch_size,
                    n_train=trainer.samples_per_epoch, seed=t.seed,
                    checkpoint_every=t.checkpoint_every,
-                   device=t.device, lr_schedule=t.lr_schedule, desc="Comsa AE",
+                   threads=t.threads, device=t.device, lr_schedule=t.lr_schedule,
+                   desc="Comsa AE",
                    static={"in_neurons": data.pixels, "config": config_io.to_dict(cfg)})
     run = fit(trainer, plan, run_dir, start=start, show_progress=show_progress, log=log)
     if trainer.best["state"] is not None:

@@ -166,7 +166,8 @@ def train_roy_ae(cfg: RoyAEConfig, run_dir: str | os.PathLike, *,
     t = cfg.train
     plan = FitPlan(kind=MODEL_KIND, epochs=t.epochs, batch_size=t.batch_size,
                    n_train=len(train.images), seed=t.seed, checkpoint_every=t.checkpoint_every,
-                   device=t.device, lr_schedule=t.lr_schedule, desc="AE-SNN",
+                   threads=t.threads, device=t.device, lr_schedule=t.lr_schedule,
+                   desc="AE-SNN",
                    static={"in_neurons": n_in, "config": config_io.to_dict(cfg),
                            "untrained": untrained})
     run = fit(trainer, plan, run_dir, start=start, show_progress=show_progress, log=log)

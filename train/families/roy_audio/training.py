@@ -249,7 +249,8 @@ def train_roy_audio(cfg: RoyAudioConfig, run_dir: str | os.PathLike, *,
     t, d = cfg.train, cfg.data
     plan = FitPlan(kind=MODEL_KIND, epochs=t.epochs, batch_size=t.batch_size,
                    n_train=len(prep.train), seed=t.seed, checkpoint_every=t.checkpoint_every,
-                   device=t.device, lr_schedule=t.lr_schedule, desc="audiocoder",
+                   threads=t.threads, device=t.device, lr_schedule=t.lr_schedule,
+                   desc="audiocoder",
                    static={"config": config_io.to_dict(cfg),
                            "ae_model": dataclasses.asdict(prep.ae_cfg.model)})
     run = fit(trainer, plan, run_dir, start=start, show_progress=show_progress, log=log)

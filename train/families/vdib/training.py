@@ -229,7 +229,8 @@ def train_vdib(cfg: VDIBConfig, run_dir: str | os.PathLike, *,
     t = cfg.train
     plan = FitPlan(kind=MODEL_KIND, epochs=t.epochs, batch_size=t.batch_size,
                    n_train=task.size("train"), seed=t.seed, checkpoint_every=t.checkpoint_every,
-                   device=t.device, lr_schedule=t.lr_schedule, desc="VDIB",
+                   threads=t.threads, device=t.device, lr_schedule=t.lr_schedule,
+                   desc="VDIB",
                    static={"in_neurons": task.in_features, "config": config_io.to_dict(cfg),
                            "decoder_config": model.decoder.cfg})
     run = fit(trainer, plan, run_dir, start=start, show_progress=show_progress, log=log)
