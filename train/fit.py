@@ -160,10 +160,10 @@ def lr_factor(schedule: str, epoch: int, batch: int, epochs: int, batches: int) 
     ``batches`` steps: 1 for ``constant``; for ``cosine`` ``(1 + cos(pi * s / S)) / 2`` with
     ``s = epoch * batches + batch`` and ``S = epochs * batches``: 1 at the first step, falling
     smoothly to ``(1 + cos(pi * (S - 1) / S)) / 2 > 0`` at the last."""
-    if schedule == "constant":
-        return 1.0
-    _check_schedule(schedule)
-    return 0.5 * (1.0 + math.cos(math.pi * (epoch * batches + batch) / (epochs * batches)))
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * (epoch * batches + batch) / (epochs * batches)))
+    _check_schedule(schedule)  # raises for an unknown name
+    return 1.0
 
 
 def training_device(name: str) -> torch.device:
@@ -212,8 +212,6 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
         static = {**start["static"], **static}
         log(f"resuming {run_dir} at epoch {epoch0 + 1}, batch {batch0}")
     base_lrs = trainer.learning_rates()  # the config's, also after a resume that changed it
-    for group, lr in zip(trainer.optimizer.param_groups, base_lrs, strict=True):
-        group["lr"] = lr
     partial = start["partial_seconds"] if start is not None else 0.0
 
     def checkpoint(epoch: int, batch: int, partial_seconds: float) -> None:
@@ -247,10 +245,9 @@ def fit(trainer: Trainer, plan: FitPlan, run_dir: str | Path, *,
                 index = order[batch * bs:(batch + 1) * bs]
                 rows = parallel.local_rows(len(index))
                 share[0] = (rows.stop - rows.start) / len(index)
-                if plan.lr_schedule != "constant":
-                    factor = lr_factor(plan.lr_schedule, epoch, batch, plan.epochs, n_batches)
-                    for group, lr in zip(trainer.optimizer.param_groups, base_lrs, strict=True):
-                        group["lr"] = lr * factor
+                factor = lr_factor(plan.lr_schedule, epoch, batch, plan.epochs, n_batches)
+                for group, lr in zip(trainer.optimizer.param_groups, base_lrs, strict=True):
+                    group["lr"] = lr * factor  # set every step: one place, resume-proof
                 metrics = parallel.reduce_metrics(trainer.step(epoch, batch, index), share[0])
                 for key, value in metrics.items():
                     if not math.isfinite(value):
